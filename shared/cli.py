@@ -1,0 +1,120 @@
+"""The `beacon` command: one entry point for every service and admin task.
+
+docker-compose.yml and the tests start services through exactly these subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from shared import database
+from shared.config import ConfigError, Settings, database_url_from_env
+from shared.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as e:
+        print(f"beacon: configuration error: {e}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="beacon", description="Beacon safeguarding alerts")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    for name in ("ingest", "worker", "notifier"):
+        sub.add_parser(name, help=f"run the {name} service").set_defaults(run=_service, name=name)
+    admin = sub.add_parser("admin", help="schools, API keys, roster import")
+    asub = admin.add_subparsers(required=True, metavar="TASK")
+    s = asub.add_parser("create-school", help="create a school; prints its id")
+    s.add_argument("name")
+    s.set_defaults(run=_admin(_create_school))
+    k = asub.add_parser("api-key", help="issue an API key for a school; printed once")
+    k.add_argument("school_id", type=uuid.UUID)
+    k.add_argument("name")
+    k.set_defaults(run=_admin(_issue_key))
+    i = asub.add_parser("import", help="upsert a roster JSON file (staff, classes, pupils)")
+    i.add_argument("school_id", type=uuid.UUID)
+    i.add_argument("file", type=Path)
+    i.set_defaults(run=_admin(_import_roster))
+    return p
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    configure_logging(service="migrate")
+
+    async def go() -> None:
+        conn = await asyncpg.connect(database_url_from_env())
+        try:
+            await database.migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+    return 0
+
+
+def _service(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, service=args.name)
+    if args.name == "ingest":
+        from services.ingest.app import run
+    elif args.name == "worker":
+        from services.worker.main import run
+    else:
+        from services.notifier.app import run
+    run(settings)
+    return 0
+
+
+AdminTask = Callable[[asyncpg.Connection, argparse.Namespace], Awaitable[Any]]
+
+
+def _admin(task: AdminTask) -> Callable[[argparse.Namespace], int]:
+    def runner(args: argparse.Namespace) -> int:
+        async def go() -> Any:
+            conn = await asyncpg.connect(database_url_from_env())
+            try:
+                async with conn.transaction():
+                    return await task(conn, args)
+            finally:
+                await conn.close()
+
+        print(json.dumps(asyncio.run(go())))
+        return 0
+
+    return runner
+
+
+async def _create_school(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, str]:
+    from services.ingest.schools import create_school
+
+    return {"id": str(await create_school(conn, args.name))}
+
+
+async def _issue_key(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, str]:
+    from shared.identity import create_api_key
+
+    return {"key": await create_api_key(conn, args.school_id, args.name)}
+
+
+async def _import_roster(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, int]:
+    from services.ingest.roster import import_roster, parse_roster
+
+    return await import_roster(conn, args.school_id, parse_roster(json.loads(args.file.read_text())))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

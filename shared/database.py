@@ -1,0 +1,60 @@
+"""PostgreSQL: the connection pool and the migration runner.
+
+Query functions elsewhere take a connection and never commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# Any constant works; it only has to be the same in every process that migrates.
+_MIGRATION_LOCK = 0x6265_6163_6F6E  # "beacon"
+
+
+async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=30)
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("shared") / "migrations"
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(name, (folder / name).read_text()) for name in names]
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply pending migrations in order; safe to run from several processes at once.
+
+    A session advisory lock serialises concurrent runs; each file runs in its own transaction
+    and is recorded with its checksum, so an edited, already-applied file is reported.
+    """
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   name text PRIMARY KEY, sha256 text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        applied = {r["name"]: r["sha256"] for r in await conn.fetch(
+            "SELECT name, sha256 FROM schema_migrations")}
+        done: list[str] = []
+        for name, sql in migration_files():
+            digest = hashlib.sha256(sql.encode()).hexdigest()
+            if name in applied:
+                if applied[name] != digest:
+                    log.warning("migration_changed_after_apply", migration=name)
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", name, digest)
+            done.append(name)
+            log.info("migration_applied", migration=name)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)

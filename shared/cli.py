@@ -35,7 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     for name in ("ingest", "worker", "notifier"):
-        sub.add_parser(name, help=f"run the {name} service").set_defaults(run=_service, name=name)
+        svc = sub.add_parser(name, help=f"run the {name} service")
+        svc.set_defaults(run=_service, name=name)
+    worker = sub.choices["worker"]
+    worker.add_argument("--check", action="store_true",
+                        help="exit 0 if a worker has reported healthy recently (for healthchecks)")
     admin = sub.add_parser("admin", help="schools, API keys, roster import")
     asub = admin.add_subparsers(required=True, metavar="TASK")
     s = asub.add_parser("create-school", help="create a school; prints its id")
@@ -68,6 +72,10 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _service(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    if getattr(args, "check", False):
+        from services.worker.health import check
+
+        return 0 if asyncio.run(check(settings)) else 1
     configure_logging(settings.log_level, service=args.name)
     if args.name == "ingest":
         from services.ingest.app import run

@@ -52,8 +52,9 @@ def audience(rules: Iterable[Rule], event_kind: str, categories: Iterable[str],
         roles |= rule.roles
         class_teachers = class_teachers or rule.class_teachers
     if restricted:
-        return Audience(frozenset(roles & PRIVILEGED_ROLES), False)
-    return Audience(frozenset(roles), class_teachers)
+        roles &= PRIVILEGED_ROLES
+        class_teachers = False
+    return Audience(frozenset(str(r) for r in roles), class_teachers)
 
 
 def escalation_audience(level: int) -> Audience:

@@ -1,0 +1,33 @@
+"""Which failures are transient (PostgreSQL or Redis away for a while) and how long to wait.
+
+A transient failure in a job becomes `arq.Retry` on this backoff; anything else is a bug and
+fails the job, after which the outbox relay hands the event over again later.
+"""
+
+from __future__ import annotations
+
+import random
+
+import asyncpg
+import redis.exceptions
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential with full jitter: attempt 1 waits up to `base`, doubling up to `cap`."""
+    return random.uniform(0.1, min(cap, base * 2 ** max(attempt - 1, 0)))

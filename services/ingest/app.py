@@ -1,0 +1,64 @@
+"""The ingest service: where staff and other apps post incidents and actions.
+
+    request -> measure -> problems -> shed_when_full -> view -> one SQL statement -> 201
+                                                                 -> doorbell (arq job)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.ingest import actions, admin, alert_rules, files, incidents, openapi
+from services.ingest.backpressure import InFlight, RateLimiter, measure
+from services.ingest.context import INGEST, Ingest
+from services.ingest.doorbell import Doorbell
+from services.ingest.metrics import IngestMetrics, refresh_on_scrape
+from shared.config import Settings
+from shared.web import METRICS, PG, REDIS, base_app
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = base_app(settings)
+    metrics = IngestMetrics.register(app[METRICS])
+    app[INGEST] = Ingest(settings=settings, metrics=metrics,
+                         limiter=RateLimiter(settings.api_key_rate, metrics))
+    app.middlewares.insert(0, measure(metrics))
+    app.middlewares.insert(0, refresh_on_scrape(metrics))
+    app.middlewares.append(InFlight(settings.ingest_max_in_flight, metrics).middleware())
+    app.cleanup_ctx.append(_doorbell)
+    _routes(app)
+    alert_rules.add_routes(app)
+    return app
+
+
+def _routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/v1/schools", admin.post_school)
+    r.add_post("/v1/schools/{school_id}/api-keys", admin.post_api_key)
+    r.add_put("/v1/schools/{school_id}/roster", admin.put_roster)
+    r.add_get("/v1/categories", admin.get_categories)
+    r.add_post("/v1/incidents", incidents.post_incident)
+    r.add_get("/v1/incidents/{incident_id}", incidents.get_incident)
+    r.add_post("/v1/incidents/{incident_id}/actions", actions.post_action)
+    r.add_post("/v1/incidents/{incident_id}/files", files.post_file)
+    r.add_get("/v1/incidents/{incident_id}/files/{file_id}", files.get_file)
+    r.add_get("/v1/openapi.json", openapi.get_document)
+
+
+async def _doorbell(app: web.Application) -> AsyncIterator[None]:
+    doorbell = Doorbell(app[REDIS], app[PG])
+    app[INGEST].doorbell = doorbell
+    marker = asyncio.create_task(doorbell.run())
+    yield
+    marker.cancel()
+    await asyncio.gather(marker, return_exceptions=True)
+    await doorbell.flush()
+
+
+def run(settings: Settings) -> None:
+    # Access logs off: per-request lines cost throughput; metrics carry the request counts.
+    web.run_app(create_app(settings), host="0.0.0.0", port=settings.ingest_port,  # noqa: S104
+                access_log=None, print=None)

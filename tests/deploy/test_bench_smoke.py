@@ -1,0 +1,26 @@
+"""The ingest benchmark keeps working: a quick run against Beacon's ingest and the floor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ingest_bench_quick_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ingest.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=90, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [written] = tmp_path.glob("ingest-*.json")
+    report = json.loads(written.read_text())
+    rows = {(r["target"], r["offered_per_s"]): r for r in report["rows"]}
+    assert set(rows) == {(t, rate) for t in ("floor", "beacon") for rate in (200.0, 800.0)}
+    gentle = rows["beacon", 200.0]
+    assert gentle["accepted"] == gentle["sent"] > 0, gentle
+    assert all(r["other_5xx"] == 0 for r in rows.values()), rows
+    stored = report["summary"]["beacon_rows"]
+    assert stored["stored"] == stored["answered_201"], stored

@@ -5,16 +5,10 @@ import asyncio
 import pytest
 
 from services.worker.recipients import resolve
-from tests.worker.fixtures import grants, recipients, record_action, record_incident, seed_school
+from tests.worker.fixtures import grants, recipients, record_action, record_incident
 
 LEADERS = {"S01", "S02", "S03"}
 DSLS = {"S04", "S05"}
-
-
-@pytest.fixture
-async def school(pg):
-    async with pg.acquire() as conn:
-        return await seed_school(conn)
 
 
 async def resolved(pg, event_id):

@@ -1,0 +1,63 @@
+"""Escalation: a restricted incident no DSL has read in time is raised to the deputy DSLs
+(level 1), then, after as long again with still no DSL read, to the head (level 2).
+
+Each step is an outbox event of kind 'escalation', resolved like any other event (recipients
+by level, see rules.ESCALATION_ROLES), so it is recorded in the incident's alert history.
+The unique index alert_events_escalation (incident_id, level) makes each step happen once,
+however many workers run this loop.
+
+TODO: DOMAIN.md says "within a set time during school hours". The delay is counted in wall
+time for now (settings.escalation_seconds); school hours per school are not modelled yet.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import structlog
+from arq.connections import ArqRedis
+
+from shared import queue
+
+log = structlog.get_logger(__name__)
+
+# Older incidents are not looked at again: keeps each pass cheap as history grows.
+LOOKBACK_SECONDS = 7 * 24 * 3600.0
+
+# Step `level` follows the event of ($kind, $previous level) of the same incident once that
+# event was resolved (its alerts created) more than $delay seconds ago, unless some alert of
+# the incident whose recipient is a DSL or deputy DSL has been read.
+_ESCALATE = """
+INSERT INTO alert_events (school_id, kind, incident_id, level, priority)
+SELECT e.school_id, 'escalation', e.incident_id, $3, 1
+FROM alert_events e
+JOIN incidents i ON i.id = e.incident_id AND i.restricted
+WHERE e.kind = $1 AND e.level = $2
+  AND e.created_at > now() - make_interval(secs => $5)
+  AND e.resolved_at < now() - make_interval(secs => $4)
+  AND NOT EXISTS (SELECT 1 FROM alert_events x
+                  WHERE x.incident_id = e.incident_id AND x.kind = 'escalation'
+                    AND x.level = $3)
+  AND NOT EXISTS (SELECT 1 FROM alerts a JOIN staff s ON s.id = a.recipient_id
+                  WHERE a.incident_id = e.incident_id AND a.read_at IS NOT NULL
+                    AND s.roles && ARRAY['dsl', 'deputy_dsl'])
+ON CONFLICT (incident_id, level) WHERE kind = 'escalation' DO NOTHING
+RETURNING id
+"""
+
+# (level, follows the event of this kind, at this level)
+STEPS = ((1, "incident", 0), (2, "escalation", 1))
+
+
+async def escalate_once(pool: asyncpg.Pool, redis: ArqRedis, delay_seconds: float) -> list[int]:
+    """Create the escalation events now due; ring the worker for each. Returns their ids."""
+    created: list[int] = []
+    for level, after_kind, after_level in STEPS:
+        rows = await pool.fetch(_ESCALATE, after_kind, after_level, level, delay_seconds,
+                                max(LOOKBACK_SECONDS, 4 * delay_seconds))
+        created += [r["id"] for r in rows]
+        for row in rows:
+            log.warning("alert_escalated", event_id=row["id"], level=level)
+    for event_id in created:
+        # The events are committed: if Redis is away, the relay rings them later.
+        await queue.enqueue_resolve(redis, event_id)
+    return created

@@ -56,7 +56,7 @@ async def escalate_once(pool: asyncpg.Pool, redis: ArqRedis, delay_seconds: floa
                                 max(LOOKBACK_SECONDS, 4 * delay_seconds))
         created += [r["id"] for r in rows]
         for row in rows:
-            log.warning("alert_escalated", event_id=row["id"], level=level)
+            log.warning("alert_escalated", event_id=row["id"], escalation_level=level)
     for event_id in created:
         # The events are committed: if Redis is away, the relay rings them later.
         await queue.enqueue_resolve(redis, event_id)

@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> web.Application:
     app.middlewares.insert(0, refresh_on_scrape(metrics))
     app.middlewares.append(InFlight(settings.ingest_max_in_flight, metrics).middleware())
     app.cleanup_ctx.append(_doorbell)
+    app[openapi.DOCUMENT] = openapi.document()
     _routes(app)
     alert_rules.add_routes(app)
     return app

@@ -1,0 +1,79 @@
+"""Who is calling a /v1 endpoint: a staff session (cookie + CSRF) or a school's API key.
+
+`viewer(request, conn)` is what every read starts with; `session(request)` is for endpoints a
+person must call themselves (their own authenticator, elevation, logout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+
+from services.ingest.staff import state
+from services.ingest.staff.sessions import Session, check_csrf, cookie_value
+from shared import access
+from shared.access import Viewer
+from shared.identity import ApiCaller
+from shared.problems import Forbidden, Unauthorized
+from shared.web import PG
+
+AUTH_TIMEOUT = 5.0
+_ENROL_PATHS = frozenset({"/v1/me/totp", "/v1/me/totp/confirm", "/v1/session"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Either a staff session or an API key, never both."""
+
+    school_id: uuid.UUID
+    session: Session | None = None
+    api_key: ApiCaller | None = None
+
+    @property
+    def staff_id(self) -> uuid.UUID | None:
+        return self.session.staff_id if self.session else None
+
+    @property
+    def api_key_id(self) -> uuid.UUID | None:
+        return self.api_key.api_key_id if self.api_key else None
+
+
+def client_ip(request: web.Request) -> str:
+    # The peer address; trusting X-Forwarded-For needs a configured proxy, which we do not have.
+    return request.remote or ""
+
+
+async def session(request: web.Request, allow_enrol_only: bool = False) -> Session:
+    """The caller's live session (idle timer restarted), CSRF-checked for changes."""
+    found = await state.sessions(request).get(cookie_value(request))
+    if found is None:
+        raise Unauthorized("Sign in: the session has ended or never began.")
+    check_csrf(request, found)
+    if found.enrol_only and not (allow_enrol_only and request.path in _ENROL_PATHS):
+        raise Forbidden("Your school requires an authenticator: enrol one first.")
+    return found
+
+
+async def caller(request: web.Request) -> Caller:
+    """An API key when an Authorization header is sent, else the session cookie."""
+    if "Authorization" in request.headers:
+        async with asyncio.timeout(AUTH_TIMEOUT):
+            key = await request.app[state.STAFF].api_keys.authenticate(request,
+                                                                       request.app[PG])
+        return Caller(school_id=key.school_id, api_key=key)
+    s = await session(request)
+    return Caller(school_id=s.school_id, session=s)
+
+
+async def viewer(conn: asyncpg.Connection, who: Caller) -> Viewer:
+    if who.api_key is not None:
+        return access.api_key_viewer(who.school_id, who.api_key.api_key_id)
+    assert who.session is not None  # noqa: S101 (Caller holds exactly one of the two)
+    found = await access.load_viewer(conn, who.session.staff_id, who.session.elevated)
+    if found is None or found.school_id != who.school_id:
+        raise Unauthorized("This account is no longer active.")
+    return found

@@ -41,6 +41,8 @@ WITH candidates AS (
     SELECT id, priority, queued_at,
            row_number() OVER (PARTITION BY school_id ORDER BY priority DESC, queued_at) AS turn
     FROM candidates
+    ORDER BY priority DESC, turn, queued_at
+    LIMIT $1 * 2  -- slack for rows other engines hold; keeps the join below on the pkey
 ), picked AS (
     SELECT a.id FROM ranked r JOIN alerts a ON a.id = r.id
     WHERE (a.state IN ('queued', 'retrying') AND a.next_attempt_at <= now())
@@ -52,25 +54,30 @@ WITH candidates AS (
     UPDATE alerts a
     SET state = 'sending', lease_until = now() + make_interval(secs => $2),
         attempts = a.attempts + 1
-    FROM picked WHERE a.id = picked.id
+    WHERE a.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING a.id, a.event_id, a.incident_id, a.recipient_id, a.attempts, a.priority
+), facts AS MATERIALIZED (
+    -- Once per incident, not per alert: an incident's recipients share all of it.
+    SELECT i.id, i.reference, author.initials, sch.name AS school,
+           coalesce((SELECT string_agg(coalesce(g.name || ' / ', '') || cat.name, ', '
+                                       ORDER BY ic.category_slug)
+                     FROM incident_categories ic
+                     JOIN categories cat ON cat.school_id = ic.school_id
+                                        AND cat.slug = ic.category_slug
+                     LEFT JOIN categories g ON g.school_id = cat.school_id
+                                           AND g.slug = cat.parent_slug
+                     WHERE ic.incident_id = i.id), '') AS categories
+    FROM incidents i
+    JOIN staff author ON author.id = i.author_id
+    JOIN schools sch ON sch.id = i.school_id
+    WHERE i.id = ANY(ARRAY(SELECT DISTINCT incident_id FROM claimed))
 )
-SELECT c.id, c.attempts, c.priority, r.email, e.kind, i.reference, sch.name AS school,
-       coalesce(action_author.initials, author.initials) AS initials,
-       coalesce((SELECT string_agg(coalesce(g.name || ' / ', '') || cat.name, ', '
-                                   ORDER BY ic.category_slug)
-                 FROM incident_categories ic
-                 JOIN categories cat ON cat.school_id = ic.school_id
-                                    AND cat.slug = ic.category_slug
-                 LEFT JOIN categories g ON g.school_id = cat.school_id
-                                       AND g.slug = cat.parent_slug
-                 WHERE ic.incident_id = i.id), '') AS categories
+SELECT c.id, c.attempts, c.priority, r.email, e.kind, f.reference, f.school, f.categories,
+       coalesce(action_author.initials, f.initials) AS initials
 FROM claimed c
+JOIN facts f ON f.id = c.incident_id
 JOIN staff r ON r.id = c.recipient_id
 JOIN alert_events e ON e.id = c.event_id
-JOIN incidents i ON i.id = c.incident_id
-JOIN staff author ON author.id = i.author_id
-JOIN schools sch ON sch.id = i.school_id
 LEFT JOIN actions act ON act.id = e.action_id
 LEFT JOIN staff action_author ON action_author.id = act.author_id
 ORDER BY c.priority DESC

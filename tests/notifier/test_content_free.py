@@ -1,0 +1,105 @@
+"""The hard rule: an alert email carries who raised it (initials), the categories, the school,
+the incident number and a link. Every free-text field and every pupil detail gets a unique
+marker; every byte of every captured message (headers, raw and decoded parts) is searched."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from email import message_from_bytes, policy
+
+import asyncpg
+
+from services.notifier.sender import Engine
+from tests.notifier.fixtures import (
+    School,
+    add_action,
+    add_alerts,
+    add_event,
+    add_file,
+    add_incident,
+)
+from tests.support import roster
+from tests.support.smtp_sink import SmtpSink
+
+
+def markers() -> dict[str, str]:
+    tag = uuid.uuid4().hex[:10]
+    return {f: f"Mk{f}{tag}" for f in ("description", "agency", "bodynote", "action",
+                                        "filename", "filedata")}
+
+
+def forbidden(m: dict[str, str]) -> list[str]:
+    words = list(m.values())
+    for p in roster.PUPILS:
+        y, mo, d = p["date_of_birth"].split("-")
+        words += [p["first_name"], p["last_name"], p["date_of_birth"], f"{d}/{mo}/{y}",
+                  f"{mo}/{d}/{y}", f"{d}.{mo}.{y}", f"{y}{mo}{d}"]
+    return [w.lower() for w in words]
+
+
+def views(raw: bytes) -> list[str]:
+    """The raw message, every header decoded, every part decoded (base64/quoted-printable)."""
+    msg = message_from_bytes(raw, policy=policy.default)
+    out = [raw.decode("utf-8", "replace")]
+    for part in msg.walk():
+        out += [f"{k}: {v}" for k, v in part.items()]
+        payload = part.get_payload(decode=True)
+        if payload:
+            out.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+    return [v.lower() for v in out]
+
+
+async def test_no_pupil_detail_or_free_text_reaches_any_email(
+        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
+        make_engine: Callable[..., Engine]) -> None:
+    m = markers()
+    async with pg.acquire() as conn:
+        incident = await add_incident(
+            conn, school, author="S04", pupil="P0001", linked=("P0002", "P0003"),
+            restricted=True, categories=("safeguarding/cla", "cause-for-concern/injury-bruise"),
+            description=f"{m['description']} Zephyrine said her DOB is 01/05/2017",
+            agencies=(m["agency"],), body_notes=(m["bodynote"],))
+        await add_file(conn, incident, f"{m['filename']}.txt", m["filedata"].encode())
+        action_id = await add_action(conn, incident, "S03", m["action"])
+        incident_event = await add_event(conn, incident, priority=1)
+        action_event = await add_event(conn, incident, "action", action_id, priority=1)
+        escalation = await add_event(conn, incident, "escalation", priority=1, level=1)
+        await add_alerts(conn, incident, incident_event, ["S01", "S02", "S03", "S05"], 1)
+        await add_alerts(conn, incident, action_event, ["S01", "S02"], 1)
+        await add_alerts(conn, incident, escalation, ["S05"], 1)
+
+    engine = make_engine()
+    async with engine.running():
+        assert await engine.deliver_due(wait=20)
+
+    messages = smtp_sink.messages
+    assert len(messages) == 7
+    bad = forbidden(m)
+    for received in messages:
+        for view in views(received.data):
+            hits = [w for w in bad if w in view]
+            assert hits == [], f"forbidden content in an email: {hits}"
+
+    subjects = [message_from_bytes(r.data, policy=policy.default)["Subject"] for r in messages]
+    ref = f"#{incident.reference}"
+    assert sum(s.startswith(f"[Beacon] New incident {ref} at Oakfield Primary") and "(DL)" in s
+               for s in subjects) == 4
+    assert sum(f"New action on incident {ref}" in s and "(CP)" in s for s in subjects) == 2
+    assert sum(f"Unread safeguarding alert escalated: incident {ref}" in s
+               for s in subjects) == 1
+    assert all("Safeguarding / CLA" in s and "Cause for concern / Injury/Bruise" in s
+               for s in subjects)
+
+
+def test_the_search_finds_a_leak_hidden_by_encoding() -> None:
+    """The check above can fail: a name in an encoded subject and a soft-wrapped QP body."""
+    from services.notifier.message import AlertMail, Composer
+
+    leak = "Zephyrine Quillfeather"
+    long_school = "Ä school " + "x" * 60 + leak  # forces RFC 2047 and QP line wrapping
+    raw = Composer("Beacon <b@s.example>", "https://b.example").compose(
+        AlertMail(uuid.uuid4(), "a@s.example", "incident", 7, long_school, "SEN / HLN", "AB"))
+    decoded_views = views(raw)[1:]
+    assert any("zephyrine" in v for v in decoded_views)
+    assert sum("quillfeather" in v for v in decoded_views) >= 3  # subject, text, html

@@ -1,0 +1,75 @@
+"""An app with the staff routes, and a browser-like client that keeps the session cookie.
+
+The cookie is `Secure`, which aiohttp's cookie jar will not send over the tests' plain HTTP,
+so the client keeps it by hand (which also lets tests plant a cookie, as an attacker would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.ingest.staff import totp
+from services.ingest.staff.routes import add_routes
+from services.ingest.staff.sessions import COOKIE
+from services.ingest.staff.state import StaffConfig
+from shared.config import Settings
+from shared.web import base_app
+
+SECRET_KEY = "a-test-secret-key-of-at-least-32-chars"
+
+
+@asynccontextmanager
+async def staff_app(settings: Settings, idle_seconds: int = 600) -> AsyncIterator[TestClient]:
+    app = base_app(settings)
+    config = StaffConfig(totp.secret_key_from_env({"BEACON_SECRET_KEY": SECRET_KEY}),
+                         session_idle_seconds=idle_seconds)
+    add_routes(app, config)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+class Browser:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.cookie: str | None = None
+        self.csrf: str | None = None
+
+    async def request(self, method: str, path: str, json: Any = None, csrf: bool = True,
+                      headers: dict[str, str] | None = None) -> ClientResponse:
+        sent = dict(headers or {})
+        if self.cookie:
+            sent["Cookie"] = f"{COOKIE}={self.cookie}"
+        if csrf and self.csrf and method not in ("GET", "HEAD"):
+            sent["X-CSRF-Token"] = self.csrf
+        response = await self.client.request(method, path, json=json, headers=sent)
+        if COOKIE in response.cookies:
+            self.cookie = response.cookies[COOKIE].value or None
+        return response
+
+    async def login(self, email: str, password: str, code: str | None = None) -> ClientResponse:
+        body = {"email": email, "password": password} | ({"code": code} if code else {})
+        response = await self.request("POST", "/v1/session", body)
+        if response.status == 201:
+            self.csrf = (await response.json())["csrf_token"]
+        return response
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0) -> Any:
+    """Poll until predicate() is truthy (awaiting it if needed); fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await asyncio.sleep(0.02)

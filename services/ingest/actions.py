@@ -70,7 +70,8 @@ WHERE a.school_id = $1 AND a.idempotency_key = $2
 
 
 async def record_action(conn: asyncpg.Connection, caller: ApiCaller, incident_id: uuid.UUID,
-                        data: ActionInput, key: str | None, digest: bytes) -> asyncpg.Record:
+                        data: ActionInput, key: str | None,
+                        digest: bytes | None) -> asyncpg.Record:
     return await conn.fetchrow(_RECORD, caller.school_id, incident_id, data.author,
                                data.alert_staff, data.description, caller.api_key_id, key,
                                digest, timeout=STATEMENT_TIMEOUT)
@@ -83,7 +84,7 @@ async def post_action(request: web.Request) -> web.Response:
     key = idempotency.key_from(request)
     body = await read_json(request, ingest.settings.max_body_bytes)
     data = parse_action(body)
-    digest = idempotency.request_hash(f"action:{incident_id}", body)
+    digest = None if key is None else idempotency.request_hash(f"action:{incident_id}", body)
     async with database(request) as conn:
         row = await record_action(conn, caller, incident_id, data, key, digest)
         if row["action_id"] is None:
@@ -102,7 +103,7 @@ def _refuse(verdict: asyncpg.Record) -> None:
 
 
 async def _replay(conn: asyncpg.Connection, caller: ApiCaller, key: str | None,
-                  digest: bytes) -> web.Response:
+                  digest: bytes | None) -> web.Response:
     existing = None if key is None else await conn.fetchrow(
         _BY_KEY, caller.school_id, key, timeout=STATEMENT_TIMEOUT)
     if existing is None:

@@ -73,7 +73,8 @@ _PRIVILEGED = sorted(PRIVILEGED_ROLES)
 
 async def record_incident(conn: asyncpg.Connection, school_id: uuid.UUID,
                           api_key_id: uuid.UUID, data: IncidentInput,
-                          idempotency_key: str | None, request_hash: bytes) -> asyncpg.Record:
+                          idempotency_key: str | None,
+                          request_hash: bytes | None) -> asyncpg.Record:
     marks = data.body_map
     return await conn.fetchrow(
         _RECORD, school_id, data.author, data.pupil, data.linked_pupils, data.categories,

@@ -28,7 +28,7 @@ async def post_incident(request: web.Request) -> web.Response:
     key = idempotency.key_from(request)
     body = await read_json(request, ingest.settings.max_body_bytes)
     data = parse_incident(body, now=dt.datetime.now(dt.UTC))
-    digest = idempotency.request_hash("incident", body)
+    digest = None if key is None else idempotency.request_hash("incident", body)
     async with database(request) as conn:
         row = await queries.record_incident(conn, caller.school_id, caller.api_key_id, data,
                                             key, digest)
@@ -71,7 +71,7 @@ def refuse_unknown(values: list[str], field: str, what: str) -> None:
 
 
 async def replay(conn: asyncpg.Connection, caller: ApiCaller, key: str | None,
-                 digest: bytes) -> web.Response:
+                 digest: bytes | None) -> web.Response:
     existing = None if key is None else await queries.find_by_key(conn, caller.school_id, key)
     if existing is None:
         raise Conflict("The incident could not be recorded; retry.")

@@ -6,9 +6,9 @@ import pytest
 
 from services.ingest.staff import accounts, sessions
 from services.ingest.staff.passwords import hash_password
+from shared.web import REDIS
 from tests.staff.client import Browser, staff_app, wait_for
 from tests.staff.school import make_school
-from shared.web import REDIS
 from tests.support.roster import STAFF
 
 PASSWORD = "Kettle-Drum-93!"

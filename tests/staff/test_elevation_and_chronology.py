@@ -1,0 +1,210 @@
+"""Enrolling an authenticator, elevating, replayed codes, device removal, TOTP at login, and the
+chronology each kind of viewer gets (IDOR attempts across pupils and schools included)."""
+
+import time
+
+import pytest
+
+from services.ingest.staff import accounts, totp
+from services.ingest.staff.passwords import hash_password
+from shared.identity import create_api_key
+from tests.staff.client import Browser, staff_app
+from tests.staff.school import add_action, add_incident, make_school
+
+PASSWORD = "Kettle-Drum-93!"
+
+
+@pytest.fixture
+async def schools(pg):
+    async with pg.acquire() as conn:
+        home = await make_school(conn)
+        away = await make_school(conn, "Elmwood Academy", email_domain="elmwood.example")
+        stored = hash_password(PASSWORD)
+        for s in (home, away):
+            for staff_id in s.staff.values():
+                await accounts.set_password_hash(conn, s.id, staff_id, stored)
+        home.ordinary = await add_incident(conn, home, "P0001", "S06", False, "ordinary-marker")
+        home.secret = await add_incident(conn, home, "P0001", "S04", True, "restricted-marker",
+                                         alert=("S08",))
+        home.action = await add_action(conn, home, home.ordinary, "S02", "action-marker")
+        home.secret_action = await add_action(conn, home, home.secret, "S04", "secret-action")
+        away.other = await add_incident(conn, away, "P0001", "S06", False, "away-marker")
+    return home, away
+
+
+@pytest.fixture
+async def client(settings, schools):
+    async with staff_app(settings) as c:
+        yield c
+
+
+async def signed_in(client, school, staff):
+    browser = Browser(client)
+    assert (await browser.login(school.emails[staff], PASSWORD)).status == 201
+    return browser
+
+
+async def enrol(browser, name="phone"):
+    response = await browser.request("POST", "/v1/me/totp")
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    assert body["provisioning_uri"].startswith("otpauth://totp/Beacon:")
+    assert body["qr_svg"].startswith("<svg")
+    code = totp.code_at(body["secret"], totp.current_step())
+    confirmed = await browser.request("POST", "/v1/me/totp/confirm",
+                                      {"code": code, "device_name": name})
+    assert confirmed.status == 204
+    return body["secret"], code
+
+
+def next_code(secret):
+    return totp.code_at(secret, totp.current_step() + 1)
+
+
+async def test_enrol_elevate_and_replay(client, schools, pg):
+    home, _ = schools
+    dsl = await signed_in(client, home, "S04")
+    secret, first_code = await enrol(dsl)
+    # The confirming code is spent; so is any code once used.
+    assert (await dsl.request("POST", "/v1/session/elevate", {"code": first_code})).status == 401
+    before = dsl.cookie
+    code = next_code(secret)
+    response = await dsl.request("POST", "/v1/session/elevate", {"code": code})
+    assert response.status == 200 and (await response.json())["elevated"] is True
+    assert dsl.cookie != before  # rotated at elevation
+    stale = Browser(dsl.client)
+    stale.cookie, stale.csrf = before, dsl.csrf
+    assert (await stale.request("GET", "/v1/me/totp")).status == 401
+    again = await dsl.request("POST", "/v1/session/elevate", {"code": code})
+    assert again.status == 401
+    async with pg.acquire() as conn:
+        actions = [r["action"] for r in await conn.fetch("SELECT action FROM audit_log "
+                                                         "WHERE school_id = $1 ORDER BY seq",
+                                                         home.id)]
+    assert actions == ["login.success", "totp.enrol_started", "totp.device_added",
+                       "session.elevate.failure", "session.elevate", "session.elevate.failure"]
+
+
+async def test_a_second_device_needs_elevation(client, schools):
+    home, _ = schools
+    teacher = await signed_in(client, home, "S06")
+    secret, _ = await enrol(teacher)
+    assert (await teacher.request("POST", "/v1/me/totp")).status == 403
+    await teacher.request("POST", "/v1/session/elevate", {"code": next_code(secret)})
+    await enrol(teacher, "tablet")
+    devices = await (await teacher.request("GET", "/v1/me/totp")).json()
+    assert [d["name"] for d in devices] == ["phone", "tablet"]
+
+
+async def test_devices_are_removed_by_admin_elevated_not_by_a_colleague(client, schools):
+    home, _ = schools
+    teacher = await signed_in(client, home, "S06")
+    await enrol(teacher)
+    (device,) = await (await teacher.request("GET", "/v1/me/totp")).json()
+    path = f"/v1/staff/S06/totp/{device['id']}"
+    colleague = await signed_in(client, home, "S07")
+    colleague_secret, _ = await enrol(colleague)
+    await colleague.request("POST", "/v1/session/elevate", {"code": next_code(colleague_secret)})
+    assert (await colleague.request("DELETE", path)).status == 404
+    admin = await signed_in(client, home, "S09")
+    assert (await admin.request("DELETE", path)).status == 404  # not elevated yet
+    admin_secret, _ = await enrol(admin)
+    await admin.request("POST", "/v1/session/elevate", {"code": next_code(admin_secret)})
+    assert (await admin.request("DELETE", path)).status == 204
+    assert (await admin.request("DELETE", path)).status == 404
+    assert await (await teacher.request("GET", "/v1/me/totp")).json() == []
+
+
+async def test_totp_at_login_when_the_school_asks_for_it(client, schools, pg):
+    home, _ = schools
+    async with pg.acquire() as conn:
+        await conn.execute("INSERT INTO school_access_settings (school_id, totp_at_login) "
+                           "VALUES ($1, true)", home.id)
+    first = Browser(client)
+    response = await first.login(home.emails["S03"], PASSWORD)
+    assert response.status == 201 and (await response.json())["enrol_only"] is True
+    assert (await first.request("GET", "/v1/pupils/P0001/chronology")).status == 403
+    secret, _ = await enrol(first)
+    assert (await first.request("GET", "/v1/pupils/P0001/chronology")).status == 200
+    later = Browser(client)
+    missing = await later.login(home.emails["S03"], PASSWORD)
+    assert missing.status == 401 and (await missing.json())["totp_required"] is True
+    ok = await later.login(home.emails["S03"], PASSWORD, next_code(secret))
+    assert ok.status == 201 and (await ok.json())["elevated"] is True
+
+
+def kinds_and_text(entries):
+    return [(e["kind"], e["description"]) for e in entries]
+
+
+async def test_chronology_for_a_teacher_omits_restricted_entries_entirely(client, schools, pg):
+    home, _ = schools
+    teacher = await signed_in(client, home, "S06")  # teaches C3: P0001 and P0003
+    response = await teacher.request("GET", "/v1/pupils/P0001/chronology")
+    assert response.status == 200
+    text = await response.text()
+    assert "restricted-marker" not in text and "secret-action" not in text
+    assert str(home.secret) not in text
+    assert kinds_and_text(await response.json()) == [("incident", "ordinary-marker"),
+                                                      ("action", "action-marker")]
+    assert (await teacher.request("GET", "/v1/pupils/P0002/chronology")).status == 404
+    assert (await teacher.request("GET", "/v1/pupils/P9999/chronology")).status == 404
+    async with pg.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM audit_log WHERE action = 'chronology.view'")
+    assert row["actor_staff_id"] == home.staff["S06"]
+    assert row["subject_id"] == str(home.pupils["P0001"])
+
+
+async def test_named_ta_sees_the_restricted_incident(client, schools):
+    home, _ = schools
+    ta = await signed_in(client, home, "S08")
+    entries = await (await ta.request("GET", "/v1/pupils/P0001/chronology")).json()
+    assert {e["description"] for e in entries} >= {"restricted-marker", "secret-action"}
+
+
+async def test_dsl_sees_everything_only_once_elevated(client, schools):
+    home, _ = schools
+    dsl = await signed_in(client, home, "S04")  # DSL and teacher of no class
+    assert (await dsl.request("GET", "/v1/pupils/P0001/chronology")).status == 404
+    secret, _ = await enrol(dsl)
+    await dsl.request("POST", "/v1/session/elevate", {"code": next_code(secret)})
+    entries = await (await dsl.request("GET", "/v1/pupils/P0001/chronology")).json()
+    assert [e["kind"] for e in entries].count("incident") == 2
+    assert len(entries) == 4
+    times = [e["at"] for e in entries]
+    assert times == sorted(times)
+
+
+async def test_nobody_sees_another_school(client, schools, pg):
+    home, away = schools
+    dsl = await signed_in(client, away, "S04")
+    secret, _ = await enrol(dsl)
+    await dsl.request("POST", "/v1/session/elevate", {"code": next_code(secret)})
+    entries = await (await dsl.request("GET", "/v1/pupils/P0001/chronology")).json()
+    assert kinds_and_text(entries) == [("incident", "away-marker")]  # its own P0001 only
+    async with pg.acquire() as conn:
+        home_key = await create_api_key(conn, home.id, "mis")
+        away_key = await create_api_key(conn, away.id, "mis")
+    as_home = await dsl.client.get("/v1/pupils/P0001/chronology",
+                                   headers={"Authorization": f"Bearer {home_key}"})
+    assert kinds_and_text(await as_home.json()) == [("incident", "ordinary-marker"),
+                                                    ("action", "action-marker")]
+    as_away = await dsl.client.get("/v1/pupils/P0001/chronology",
+                                   headers={"Authorization": f"Bearer {away_key}"})
+    assert "ordinary-marker" not in await as_away.text()
+    bad = await dsl.client.get("/v1/pupils/P0001/chronology",
+                               headers={"Authorization": "Bearer bk_nope"})
+    assert bad.status == 401
+
+
+@pytest.mark.parametrize("field", ["email", "password"])
+async def test_sql_injection_strings_are_just_text(client, schools, field):
+    home, _ = schools
+    body = {"email": home.emails["S06"], "password": PASSWORD}
+    body[field] = "x' OR '1'='1'; DROP TABLE staff; --"
+    response = await client.post("/v1/session", json=body)
+    assert response.status == 401
+    assert (await Browser(client).login(home.emails["S06"], PASSWORD)).status == 201
+    started = time.monotonic()
+    injected = await client.post("/v1/password-reset", json={"email": "' OR 1=1 --"})
+    assert injected.status == 202 and time.monotonic() - started < 2

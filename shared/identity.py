@@ -62,15 +62,19 @@ class ApiKeyCache:
     def __init__(self) -> None:
         self._entries: dict[bytes, tuple[float, ApiCaller]] = {}
 
-    async def authenticate(self, request: web.Request, pool: asyncpg.Pool) -> ApiCaller:
+    async def authenticate(self, request: web.Request, pool: asyncpg.Pool,
+                           acquire_timeout: float | None = None) -> ApiCaller:
+        """acquire_timeout bounds the wait for a pool connection on a cache miss
+        (TimeoutError past it), so an exhausted pool cannot stall authentication."""
         digest = hash_key(bearer_token(request))
         hit = self._entries.get(digest)
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        row = await pool.fetchrow(
-            "SELECT id, school_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-            digest)
+        async with pool.acquire(timeout=acquire_timeout) as conn:
+            row = await conn.fetchrow(
+                "SELECT id, school_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                digest)
         if row is None:
             raise Unauthorized("The API key is not valid.")
         caller = ApiCaller(school_id=row["school_id"], api_key_id=row["id"])

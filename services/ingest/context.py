@@ -19,7 +19,7 @@ from services.ingest.doorbell import Doorbell
 from services.ingest.metrics import IngestMetrics
 from shared.config import Settings
 from shared.identity import ApiCaller, ApiKeyCache
-from shared.problems import NotFound
+from shared.problems import NotFound, Overloaded
 from shared.web import PG
 
 AUTH_TIMEOUT = 5.0
@@ -44,8 +44,13 @@ def state(request: web.Request) -> Ingest:
 async def api_caller(request: web.Request) -> ApiCaller:
     """Authenticate the API key (cached) and charge its rate bucket."""
     ingest = request.app[INGEST]
-    async with asyncio.timeout(AUTH_TIMEOUT):
-        caller = await ingest.api_keys.authenticate(request, request.app[PG])
+    try:
+        async with asyncio.timeout(AUTH_TIMEOUT):
+            caller = await ingest.api_keys.authenticate(
+                request, request.app[PG], acquire_timeout=ingest.settings.db_acquire_timeout)
+    except TimeoutError:
+        ingest.metrics.shed.labels("db_acquire").inc()
+        raise Overloaded("The database is busy; retry shortly.") from None
     ingest.limiter.take(caller.api_key_id)
     return caller
 

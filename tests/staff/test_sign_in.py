@@ -153,3 +153,35 @@ async def test_session_ends_after_the_idle_timeout(settings, school):
 
 async def _gone(redis, key):
     return not await redis.exists(key)
+
+
+async def test_login_upgrades_a_hash_made_with_weaker_parameters(client, school, pg):
+    from argon2 import PasswordHasher
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    async with pg.acquire() as conn:
+        await accounts.set_password_hash(conn, school.id, school.staff["S06"], weak)
+    assert (await Browser(client).login(FINN, PASSWORD)).status == 201
+    async with pg.acquire() as conn:
+        stored = await conn.fetchval("SELECT password_hash FROM staff_credentials "
+                                     "WHERE staff_id = $1", school.staff["S06"])
+    assert stored != weak and "m=65536" in stored
+    assert (await Browser(client).login(FINN, PASSWORD)).status == 201
+
+
+async def test_setting_a_password_ends_every_session(client, smtp_sink):
+    browser = Browser(client)
+    await browser.login(FINN, PASSWORD)
+    await client.post("/v1/password-reset", json={"email": FINN})
+    await wait_for(lambda: smtp_sink.messages)
+    _, token = _link_token(smtp_sink, FINN)
+    assert (await client.post(f"/v1/password-reset/{token}",
+                              json={"password": "Oboe-Lantern-58"})).status == 204
+    assert (await browser.request("GET", "/v1/me/totp")).status == 401
+    assert (await Browser(client).login(FINN, PASSWORD)).status == 401
+
+
+async def test_bodies_must_be_json_objects(client):
+    assert (await client.post("/v1/session", data="email=x")).status == 415
+    assert (await client.post("/v1/session", json=["x"])).status == 400
+    assert (await client.post("/v1/session", json={"email": 5, "password": "x"})).status == 422

@@ -39,12 +39,15 @@ from bench.stack import (  # noqa: E402
     redis_server,
     script,
 )
+from shared.logs import configure_logging  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.roster import roster  # noqa: E402
 
 RATES = [250, 500, 1000, 1500, 2000, 3000, 4000]
-COLUMNS = ["offered_per_s", "accepted_per_s", "p50_ms", "p99_ms", "max_ms", "shed_share",
-           "other_5xx", "other_4xx", "no_response", "client_lag_p99_ms"]
+COLUMNS = ["offered_per_s", "accepted_per_s", "p50_ms", "p99_ms", "max_ms", "max_from_send_ms",
+           "shed_share", "other_5xx", "other_4xx", "no_response", "client_lag_p99_ms"]
+# Past this the load generator itself is late: the row measures the client as much as the server.
+CLIENT_BOUND_LAG_MS = 50.0
 
 
 @dataclass(frozen=True)
@@ -147,9 +150,12 @@ def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "goal_half_of_floor": saturation["beacon"] >= 0.5 * saturation["floor"],
         "goal_p99_under_50ms_below_saturation": bool(below) and all(
             r["p99_ms"] < 50 for r in below),
+        # "Answers within 1 s" is the server's promise: timed from when the request was sent.
         "goal_past_saturation_within_1s_no_5xx_but_503": all(
-            r["max_ms"] <= 1000 and r["other_5xx"] == 0 and r["no_response"] == 0
+            r["max_from_send_ms"] <= 1000 and r["other_5xx"] == 0 and r["no_response"] == 0
             for r in past),
+        "client_bound_rates": sorted({r["offered_per_s"] for r in rows
+                                      if r["client_lag_p99_ms"] > CLIENT_BOUND_LAG_MS}),
         "beacon_rates_below_saturation": [r["offered_per_s"] for r in below],
         "beacon_rates_past_saturation": [r["offered_per_s"] for r in past],
     }
@@ -175,11 +181,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    configure_logging("WARNING", service="bench")  # keep migration chatter off the table
+    load_before = os.getloadavg()  # other work on the box skews every figure: record it
     rows, stored = asyncio.run(sweep(args))
     summary = {**verdict(rows), "beacon_rows": stored}
     print(json.dumps(summary, indent=2))
     path = write_json(args.out, "ingest", {
         "command": " ".join(sys.argv), "commit": git_commit(), "cpus": os.cpu_count(),
+        "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(), "rates": args.rates,
         "duration_s": args.duration, "connections": args.connections, "rows": rows,
         "summary": summary})

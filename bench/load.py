@@ -87,5 +87,6 @@ def summarize(run: Run, ok: int = 201) -> dict[str, Any]:
         "other_5xx": sum(1 for s in statuses if s >= 500 and s != 503),
         "other_4xx": sum(1 for s in statuses if 400 <= s < 500 and s != 429),
         "no_response": statuses.count(0),
+        "max_from_send_ms": max(s.latency - s.lag for s in run.samples) * 1000,
         "client_lag_p99_ms": percentile([s.lag for s in run.samples], 99) * 1000,
     }

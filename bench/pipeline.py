@@ -44,6 +44,7 @@ from bench.stack import (  # noqa: E402
     redis_server,
     script,
 )
+from shared.logs import configure_logging  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.roster import roster  # noqa: E402
 
@@ -209,10 +210,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    configure_logging("WARNING", service="bench")  # keep migration chatter off the table
+    load_before = os.getloadavg()  # other work on the box skews every figure: record it
     result = asyncio.run(pipeline(args))
     print(json.dumps(result, indent=2))
     path = write_json(args.out, "pipeline", {
         "command": " ".join(sys.argv), "commit": git_commit(), "cpus": os.cpu_count(),
+        "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(), "rate": args.rate,
         "duration_s": args.duration, "tuning": TUNING, "result": result})
     print(f"written {path}")

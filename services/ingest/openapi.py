@@ -149,6 +149,16 @@ SCHEMAS: dict[str, Schema] = {
                                "last_name": _text(100),
                                "date_of_birth": {"type": ["string", "null"], "format": "date"},
                                "classes": _ids("Class ids in this roster.", 50)}}}}},
+    "AlertRule": {
+        "type": "object", "required": ["event_kind", "roles", "class_teachers"],
+        "description": "Rules are data. Need-to-know on restricted incidents is enforced "
+                       "whatever the rules say.",
+        "properties": {"id": {"type": "string", "format": "uuid", "readOnly": True},
+                       "event_kind": {"enum": ["incident", "action"]},
+                       "category": {"type": ["string", "null"],
+                                    "description": "Category slug; null: every event."},
+                       "roles": {"type": "array", "items": {"type": "string"}},
+                       "class_teachers": {"type": "boolean"}}},
     "RosterCounts": {"type": "object", "required": ["staff", "pupils", "classes"],
                      "properties": {k: {"type": "integer"}
                                     for k in ("staff", "pupils", "classes")}},
@@ -215,6 +225,13 @@ _APPEND_ONLY = {m: {"summary": "Not allowed: records are append-only.",
                 for m in ("put", "patch", "delete")}
 
 
+_RULES: Schema = {"type": "array", "items": _ref("AlertRule")}
+
+
+def _rules(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _RULES}}}
+
+
 def _paths() -> dict[str, Any]:
     incident = [_param("incident_id")]
     return {
@@ -234,6 +251,18 @@ def _paths() -> dict[str, Any]:
             "requestBody": _body("Roster"),
             "responses": {"200": _json("RosterCounts", "Imported."),
                           **_problems(*_WITH_BODY, 401, 404)}}},
+        "/v1/schools/{school_id}/alert-rules": {
+            "get": {"summary": "The school's alert rules.", "security": _ADMIN,
+                    "parameters": [_param("school_id")],
+                    "responses": {"200": _rules("The rules."), **_problems(401, 404)}},
+            "put": {"summary": "Replace the school's alert rules at once.", "security": _ADMIN,
+                    "parameters": [_param("school_id")],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"oneOf": [_RULES, {
+                            "type": "object", "required": ["rules"],
+                            "properties": {"rules": _RULES}}]}}}},
+                    "responses": {"200": _rules("The rules now."),
+                                  **_problems(*_WITH_BODY, 401, 404)}}},
         "/v1/categories": {"get": {
             "summary": "The school's categories and their slugs.", "security": _API,
             "responses": {"200": {"description": "Categories.", "content": {

@@ -106,6 +106,10 @@ class Engine:
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
                 # Nothing is lost: the rows stay due in PostgreSQL and the next tick retries.
                 log.warning("delivery_pass_failed", error=repr(e))
+            except Exception:
+                # A bug must not stop every delivery of this process: log it loudly, keep
+                # sweeping. (Claimed rows keep their lease and come back.)
+                log.exception("delivery_pass_crashed")
             async with self._changed:
                 self._passes_done = self._passes_started
                 self._changed.notify_all()
@@ -130,6 +134,10 @@ class Engine:
                 # again (a late duplicate beats a lost safeguarding alert).
                 log.error("delivery_outcome_not_recorded", alert_id=str(mail.alert_id),
                           error=repr(e))
+            except Exception:
+                # A poison alert must not take a lane down with it: its lease expires, and
+                # after max_attempts claims it is recorded failed.
+                log.exception("delivery_crashed", alert_id=str(mail.alert_id))
             finally:
                 self._queue.task_done()
 

@@ -237,3 +237,19 @@ async def _until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
 @pytest.fixture(autouse=True)
 def _accepting(smtp_sink: SmtpSink) -> None:
     smtp_sink.handler.reply = None
+
+
+async def test_an_alert_whose_leases_keep_expiring_ends_failed(
+        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
+        make_engine: Callable[..., Engine]) -> None:
+    """A crash loop (killed mid-send every time) stops at the attempt limit, recorded."""
+    ids = await queued(pg, school, ["S01"])
+    await pg.execute("""UPDATE alerts SET state = 'sending', attempts = 3,
+                               lease_until = now() - interval '1 second' WHERE id = $1""",
+                     ids["S01"])
+    engine = make_engine(max_attempts=3)
+    async with engine.running():
+        await send_pass(engine)
+    row = (await alert_states(pg, [ids["S01"]]))[ids["S01"]]
+    assert (row["state"], row["error"]) == ("failed", "gave up after 3 attempts")
+    assert smtp_sink.messages == []

@@ -9,11 +9,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.ingest.staff import chronology, devices, login, reset, state
+from services.ingest.staff.pages import add_pages
 from services.ingest.staff.state import StaffConfig
 
 
-def add_routes(app: web.Application, config: StaffConfig | None = None) -> None:
-    """`config` defaults to the environment (BEACON_SECRET_KEY, BEACON_SESSION_IDLE_SECONDS)."""
+def add_routes(app: web.Application, config: StaffConfig | None = None,
+               pages: bool = True) -> None:
+    """`config` defaults to the environment (BEACON_SECRET_KEY, BEACON_SESSION_IDLE_SECONDS);
+    `pages` adds the HTML pages (/login, /reset, /enrol, /elevate, /home) beside the API."""
     state.install(app, config or StaffConfig.from_env())
     r = app.router
     r.add_post("/v1/password-reset", reset.post_reset_request)
@@ -26,3 +29,5 @@ def add_routes(app: web.Application, config: StaffConfig | None = None) -> None:
     r.add_post("/v1/me/totp/confirm", devices.post_confirm)
     r.add_delete("/v1/staff/{staff}/totp/{device_id}", devices.delete_device)
     r.add_get("/v1/pupils/{pupil_id}/chronology", chronology.get_chronology)
+    if pages:
+        add_pages(app)

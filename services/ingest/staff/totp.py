@@ -9,6 +9,7 @@ forward by a guarded UPDATE so two concurrent uses of one code cannot both succe
 from __future__ import annotations
 
 import hmac
+import io
 import os
 import time
 import uuid
@@ -72,7 +73,11 @@ def provisioning_uri(secret: str, account: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    return segno.make(uri, error="m").svg_inline(scale=4, title="Authenticator QR code")
+    """A standalone SVG document (with its namespace, so it also works as an <img> source)."""
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=4, xmldecl=False, nl=False,
+                                    title="Authenticator QR code")
+    return out.getvalue().decode()
 
 
 def current_step(now: float | None = None) -> int:

@@ -56,7 +56,10 @@ class Engine:
         self.pg, self.smtp, self.composer, self.metrics = pg, smtp, composer, metrics
         self.options = options
         self._lanes = lanes
-        self._queue: asyncio.Queue[tuple[AlertMail, int]] = asyncio.Queue(maxsize=lanes)
+        # One batch may wait here while the next is claimed, so a slow claim never starves the
+        # connections; claimed alerts still wait at most about two batches for a lane.
+        self._queue: asyncio.Queue[tuple[AlertMail, int]] = asyncio.Queue(
+            maxsize=max(lanes, options.batch_size))
         self._sent = SentLog(pg)
         self._doorbell = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -243,4 +246,6 @@ def build_engine(settings: Settings, pg: asyncpg.Pool, metrics: NotifierMetrics 
     metrics = metrics or NotifierMetrics(CollectorRegistry())
     return Engine(pg, SmtpPool(relay, settings.smtp_connections),
                   Composer(settings.smtp_from, settings.base_url), metrics, options,
-                  lanes=2 * settings.smtp_connections)
+                  # More lanes than connections: a lane waiting for its group commit must not
+                  # leave a connection idle. The pool still bounds the connections.
+                  lanes=4 * settings.smtp_connections)

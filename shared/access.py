@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared.domain import PRIVILEGED_ROLES, Role
+from shared.problems import NotFound
 
 # Roles that manage other people's authenticator devices (when elevated).
 DEVICE_MANAGERS = frozenset({Role.ADMIN, Role.DSL, Role.SLT, Role.HEAD})
@@ -178,6 +179,15 @@ async def incident_facts(conn: asyncpg.Connection,
                          incident_id: uuid.UUID) -> IncidentFacts | None:
     row = await conn.fetchrow(_INCIDENT_FACTS, incident_id)
     return None if row is None else _facts(row)
+
+
+async def visible_incident(conn: asyncpg.Connection, viewer: Viewer,
+                           incident_id: uuid.UUID) -> IncidentFacts:
+    """The incident if the viewer may see it; otherwise 404, exactly as for a missing id."""
+    facts = await incident_facts(conn, incident_id)
+    if facts is None or not can_view_incident(viewer, facts):
+        raise NotFound("No such incident.")
+    return facts
 
 
 async def pupil_incident_facts(conn: asyncpg.Connection, school_id: uuid.UUID,

@@ -11,6 +11,7 @@ import pytest
 from shared import access
 from shared.access import IncidentFacts, Viewer
 from shared.domain import Role
+from shared.problems import NotFound
 from tests.staff.school import add_incident, make_school
 
 SCHOOL, OTHER = uuid.uuid4(), uuid.uuid4()
@@ -149,6 +150,11 @@ async def test_load_viewer_and_facts_from_the_database(pg):
         hal = await access.load_viewer(conn, school.staff["S08"])
         facts = {i: await access.incident_facts(conn, i) for i in (ordinary, secret)}
         chronology = await access.pupil_incident_facts(conn, school.id, school.pupils["P0001"])
+        assert (await access.visible_incident(conn, hal, secret)).restricted
+        for missing in (secret, uuid.uuid4()):  # not yours and not there: the same 404
+            with pytest.raises(NotFound) as caught:
+                await access.visible_incident(conn, finn, missing)
+            assert str(caught.value) == "No such incident."
         await conn.execute("UPDATE staff SET active = false WHERE id = $1", school.staff["S07"])
         assert await access.load_viewer(conn, school.staff["S07"]) is None
     assert finn.taught_pupil_ids == {school.pupils["P0001"], school.pupils["P0003"]}

@@ -91,7 +91,7 @@ async def post_action(request: web.Request) -> web.Response:
             _refuse(row)
             return await _replay(conn, caller, key, digest)
     if ingest.doorbell is not None:
-        await ingest.doorbell.ring(row["event_id"])
+        ingest.doorbell.ring(row["event_id"])
     return web.json_response(new_action(row, incident_id, data), status=201)
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 from aiohttp import web
 
 from services.ingest import actions, admin, alert_rules, files, incidents, openapi
 from services.ingest.backpressure import InFlight, RateLimiter, measure
 from services.ingest.context import INGEST, Ingest
 from services.ingest.doorbell import Doorbell
+from services.ingest.incident_queries import STATEMENT_TIMEOUT
 from services.ingest.metrics import IngestMetrics, refresh_on_scrape
 from shared.config import Settings
-from shared.web import METRICS, PG, REDIS, base_app
+from shared.web import METRICS, PG, REDIS, SETTINGS, base_app
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -28,6 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     app.middlewares.insert(0, measure(metrics))
     app.middlewares.insert(0, refresh_on_scrape(metrics))
     app.middlewares.append(InFlight(settings.ingest_max_in_flight, metrics).middleware())
+    app.cleanup_ctx.insert(0, _pool)  # before base_app's, which then leaves PG to us
     app.cleanup_ctx.append(_doorbell)
     app[openapi.DOCUMENT] = openapi.document()
     _routes(app)
@@ -47,6 +50,26 @@ def _routes(app: web.Application) -> None:
     r.add_post("/v1/incidents/{incident_id}/files", files.post_file)
     r.add_get("/v1/incidents/{incident_id}/files/{file_id}", files.get_file)
     r.add_get("/v1/openapi.json", openapi.get_document)
+
+
+async def _pool(app: web.Application) -> AsyncIterator[None]:
+    """The ingest's pool: no session reset on release. Ingest never changes session state
+    (no SET, LISTEN or session advisory locks) and asyncpg still rolls back any open
+    transaction, so the default per-release RESET query would be a wasted round trip on every
+    request."""
+    if PG in app:  # injected by a test: theirs to close
+        yield
+        return
+    settings = app[SETTINGS]
+    app[PG] = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=settings.db_pool_size,
+        command_timeout=STATEMENT_TIMEOUT, reset=_keep_session)
+    yield
+    await app[PG].close()
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    return None
 
 
 async def _doorbell(app: web.Application) -> AsyncIterator[None]:

@@ -37,7 +37,7 @@ async def post_incident(request: web.Request) -> web.Response:
             # Everything checked out but the insert did nothing: the Idempotency-Key exists.
             return await replay(conn, caller, key, digest)
     if ingest.doorbell is not None:
-        await ingest.doorbell.ring(row["event_id"])
+        ingest.doorbell.ring(row["event_id"])
     return web.json_response(new_incident(row, data), status=201,
                              headers={"Location": incident_path(row["incident_id"])})
 

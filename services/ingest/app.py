@@ -62,7 +62,7 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
         return
     settings = app[SETTINGS]
     app[PG] = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=settings.db_pool_size,
+        settings.database_url, min_size=settings.db_pool_size, max_size=settings.db_pool_size,
         command_timeout=STATEMENT_TIMEOUT, reset=_keep_session)
     yield
     await app[PG].close()

@@ -152,6 +152,7 @@ def figures(posted: Posted, alerts: list[asyncpg.Record],
     latency = [first_accept[a] - posted.due[str(by_alert[a]["incident_id"])] for a in delivered]
     to_queue = [float(by_alert[a]["queued"]) - posted.due[str(by_alert[a]["incident_id"])]
                 for a in delivered]
+    to_smtp = [first_accept[a] - float(by_alert[a]["queued"]) for a in delivered]
     per_incident = Counter(str(a["incident_id"]) for a in alerts)
     span = max(first_accept.values(), default=0) - min(posted.due.values(), default=0)
     return {
@@ -169,6 +170,8 @@ def figures(posted: Posted, alerts: list[asyncpg.Record],
         "latency_max_ms": max(latency, default=float("nan")) * 1000,
         "post_to_queued_p50_ms": percentile(to_queue, 50) * 1000,
         "post_to_queued_p99_ms": percentile(to_queue, 99) * 1000,
+        "queued_to_smtp_p50_ms": percentile(to_smtp, 50) * 1000,
+        "queued_to_smtp_p99_ms": percentile(to_smtp, 99) * 1000,
     }
 
 
@@ -181,16 +184,26 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         sink = script(stack, "smtp_counter", ["--port", str(smtp_port), "--out", str(records)],
                       smtp_port)
         env = beacon_env(dsn, redis.url(0), smtp_port, LOG_LEVEL=args.log_level, **TUNING)
-        for name in ("ingest", "worker", "notifier"):
-            beacon_service(stack, name, env)
+        pids = {name: beacon_service(stack, name, env).proc.pid  # type: ignore[union-attr]
+                for name in ("ingest", "worker", "notifier")}
+        pids["smtp_sink"] = sink.pid
         ingest_url = f"http://127.0.0.1:{env['INGEST_PORT']}"
         school_id, key = await provision_school(ingest_url, roster())
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         posted = await post_incidents(ingest_url, key, args.rate, args.duration)
         drain = await wait_drained(dsn, school_id, args.drain_timeout)
+        cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
         alerts = await alert_rows(dsn, school_id)
         sink.terminate()
         sink.wait(10)
-    return {"drain": drain, **figures(posted, alerts, read_accepted(records))}
+    return {"drain": drain, "cpu_seconds": cpu,
+            **figures(posted, alerts, read_accepted(records))}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used: shows which service the time went to."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

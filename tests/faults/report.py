@@ -1,0 +1,86 @@
+"""The suite's report: one row per fault test (and the overload's own row), printed as tables
+at the end of the run and written as JSON to BEACON_FAULT_REPORT (default /tmp/beacon-faults),
+beside the previous runs, with the last run's key figures alongside for comparison."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from contextlib import redirect_stdout
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.report import git_commit, print_table
+from tests.faults.scale import Scale
+
+FAULT_COLUMNS = ["test", "seconds", "requests", "acked", "stored", "shed", "no_answer",
+                 "timed_out", "5xx", "max_ms", "alerts", "delivered", "missing", "failed",
+                 "dups", "leased", "drain_s"]
+OVERLOAD_COLUMNS = ["offered/s", "sent", "accepted", "shed", "p50_ms", "p99_ms", "max_ms",
+                    "rss_ingest_mb", "rss_worker_mb", "rss_notifier_mb", "emails/s",
+                    "backlog_peak", "drain_s", "urgent_p99_s", "routine_p50_s",
+                    "routine_p99_s", "probe_before_ms", "probe_after_ms"]
+COMPARED = ["drain_s", "dups", "max_ms", "seconds"]
+
+
+def report_dir() -> Path:
+    return Path(os.environ.get("BEACON_FAULT_REPORT", "/tmp/beacon-faults"))
+
+
+@dataclass
+class FaultReport:
+    scale: Scale
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    overload: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    written: Path | None = None
+    previous: dict[str, Any] | None = None
+
+    def add(self, test: str, row: dict[str, Any], **details: Any) -> None:
+        self.rows.append({"test": test, **row})
+        self.details[test] = details
+
+    def write(self) -> Path | None:
+        if not self.rows and not self.overload:
+            return None
+        folder = report_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        earlier = sorted(folder.glob("faults-*.json"))
+        self.previous = json.loads(earlier[-1].read_text()) if earlier else None
+        self.written = folder / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        self.written.write_text(json.dumps({
+            "scale": asdict(self.scale), "commit": git_commit(), "cpus": os.cpu_count(),
+            "loadavg": os.getloadavg(), "rows": self.rows, "overload": self.overload,
+            "details": self.details}, indent=2, default=str))
+        return self.written
+
+    def lines(self) -> list[str]:
+        out = io.StringIO()
+        with redirect_stdout(out):
+            print(f"Beacon fault suite, scale {self.scale.name}")
+            if self.rows:
+                print_table(self.rows, FAULT_COLUMNS)
+            if self.overload:
+                print("\nOverload")
+                print_table(self.overload, OVERLOAD_COLUMNS)
+            self._compare()
+            if self.written:
+                print(f"\nreport: {self.written}")
+        return out.getvalue().splitlines()
+
+    def _compare(self) -> None:
+        if not self.previous:
+            return
+        before = {r["test"]: r for r in self.previous.get("rows", [])}
+        rows = []
+        for row in self.rows:
+            last = before.get(row["test"])
+            if last:
+                rows.append({"test": row["test"], **{
+                    c: f"{row.get(c)} (was {last.get(c)})" for c in COMPARED}})
+        if rows:
+            print(f"\nAgainst the last run (scale {self.previous['scale']['name']})")
+            print_table(rows, ["test", *COMPARED])

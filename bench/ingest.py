@@ -195,7 +195,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=5.0, help="seconds per rate")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server")
     p.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
-    p.add_argument("--connections", type=int, default=256, help="client connection limit")
+    p.add_argument("--connections", type=int, default=1024, help="client connection limit")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, s")
     p.add_argument("--log-level", default="INFO", help="Beacon's LOG_LEVEL (compose: INFO)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")

@@ -31,6 +31,8 @@ class Settings:
     smtp_from: str
     base_url: str
     admin_token: str
+    # Encrypts authenticator (TOTP) secrets at rest; at least 32 characters.
+    secret_key: str
     ingest_port: int = 8080
     notifier_port: int = 8081
     # Backpressure: requests being served at once before ingest sheds with 503.
@@ -54,6 +56,8 @@ class Settings:
     send_max_attempts: int = 8
     escalation_seconds: float = 900.0
     log_level: str = "INFO"
+    # Staff sessions end after this long without a request (a school may set its own).
+    session_idle_seconds: int = 600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +73,7 @@ class Settings:
             smtp_from=r.email("SMTP_FROM"),
             base_url=r.url("BEACON_BASE_URL", ("http", "https")).rstrip("/"),
             admin_token=r.secret("BEACON_ADMIN_TOKEN"),
+            secret_key=r.secret("BEACON_SECRET_KEY", min_length=32),
             ingest_port=r.port("INGEST_PORT", 8080),
             notifier_port=r.port("NOTIFIER_PORT", 8081),
             ingest_max_in_flight=r.number("INGEST_MAX_IN_FLIGHT", int, 128, minimum=1),
@@ -89,6 +94,8 @@ class Settings:
             send_max_attempts=r.number("SEND_MAX_ATTEMPTS", int, 8, minimum=1),
             escalation_seconds=r.number("ESCALATION_SECONDS", float, 900.0, minimum=1),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            session_idle_seconds=r.number("BEACON_SESSION_IDLE_SECONDS", int, 600, minimum=1,
+                                          maximum=86400),
         )
 
 
@@ -106,10 +113,10 @@ class _Reader:
             raise ConfigError(name, "is required")
         return default
 
-    def secret(self, name: str) -> str:
+    def secret(self, name: str, min_length: int = 16) -> str:
         value = self.text(name)
-        if len(value) < 16:
-            raise ConfigError(name, "must be at least 16 characters")
+        if len(value) < min_length:
+            raise ConfigError(name, f"must be at least {min_length} characters")
         return value
 
     def url(self, name: str, schemes: tuple[str, ...]) -> str:

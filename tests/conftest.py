@@ -17,6 +17,7 @@ from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+SECRET_KEY = "test-secret-key-for-authenticator-secrets-0123"
 _redis_dbs = itertools.count(1)
 
 
@@ -68,6 +69,7 @@ def env(database_url: str, redis_url: str, smtp_sink: SmtpSink) -> dict[str, str
         "SMTP_FROM": "Beacon <beacon@school.example>",
         "BEACON_BASE_URL": "https://beacon.school.example",
         "BEACON_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BEACON_SECRET_KEY": SECRET_KEY,
         "INGEST_PORT": str(free_port()),
         "NOTIFIER_PORT": str(free_port()),
         "RELAY_INTERVAL": "0.2",

@@ -217,7 +217,8 @@ def _env(settings: Settings) -> dict[str, str]:
     return {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
             "SMTP_HOST": settings.smtp_host, "SMTP_PORT": str(settings.smtp_port),
             "SMTP_FROM": settings.smtp_from, "BEACON_BASE_URL": settings.base_url,
-            "BEACON_ADMIN_TOKEN": settings.admin_token, "SMTP_TIMEOUT": "2"}
+            "BEACON_ADMIN_TOKEN": settings.admin_token, "BEACON_SECRET_KEY": settings.secret_key,
+            "SMTP_TIMEOUT": "2"}
 
 
 def _closed_port() -> int:

@@ -1,4 +1,5 @@
-"""An app with the staff routes, and a browser-like client that keeps the session cookie.
+"""The real ingest app (which carries the staff routes), and a browser-like client that keeps
+the session cookie.
 
 The cookie is `Secure`, which aiohttp's cookie jar will not send over the tests' plain HTTP,
 so the client keeps it by hand (which also lets tests plant a cookie, as an attacker would).
@@ -7,6 +8,7 @@ so the client keeps it by hand (which also lets tests plant a cookie, as an atta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,22 +17,16 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.ingest.staff import totp
-from services.ingest.staff.routes import add_routes
+from services.ingest.app import create_app
 from services.ingest.staff.sessions import COOKIE
-from services.ingest.staff.state import StaffConfig
 from shared.config import Settings
-from shared.web import base_app
-
-SECRET_KEY = "a-test-secret-key-of-at-least-32-chars"
 
 
 @asynccontextmanager
 async def staff_app(settings: Settings, idle_seconds: int = 600) -> AsyncIterator[TestClient]:
-    app = base_app(settings)
-    config = StaffConfig(totp.secret_key_from_env({"BEACON_SECRET_KEY": SECRET_KEY}),
-                         session_idle_seconds=idle_seconds)
-    add_routes(app, config)
+    """`beacon ingest`'s app, as built from Settings (rate limit off: tested on its own)."""
+    app = create_app(dataclasses.replace(settings, session_idle_seconds=idle_seconds,
+                                         api_key_rate=0))
     async with TestClient(TestServer(app)) as client:
         yield client
 

@@ -2,18 +2,16 @@
 sign in, enrol an authenticator from the secret on the page, elevate with a computed code,
 blank the screen, and be signed out by the idle timeout."""
 
+import dataclasses
 import os
 import shutil
 
 import pytest
 from aiohttp import web
 
+from services.ingest.app import create_app
 from services.ingest.staff import accounts, totp
 from services.ingest.staff.passwords import hash_password
-from services.ingest.staff.routes import add_routes
-from services.ingest.staff.state import StaffConfig
-from shared.web import base_app
-from tests.staff.client import SECRET_KEY
 from tests.staff.school import make_school
 from tests.support.ports import free_port
 
@@ -38,9 +36,7 @@ async def server(settings, pg):
         school = await make_school(conn)
         await accounts.set_password_hash(conn, school.id, school.staff["S04"],
                                          hash_password(PASSWORD))
-    app = base_app(settings)
-    add_routes(app, StaffConfig(totp.secret_key_from_env({"BEACON_SECRET_KEY": SECRET_KEY}),
-                                session_idle_seconds=IDLE_SECONDS))
+    app = create_app(dataclasses.replace(settings, session_idle_seconds=IDLE_SECONDS))
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()

@@ -7,7 +7,7 @@ from aiohttp import web
 from services.ingest.staff import openapi, totp
 from services.ingest.staff.routes import add_routes
 from services.ingest.staff.state import StaffConfig
-from tests.staff.client import SECRET_KEY
+from tests.conftest import SECRET_KEY
 
 
 def _template(path):
@@ -16,7 +16,7 @@ def _template(path):
 
 def test_every_staff_route_is_documented():
     app = web.Application()
-    add_routes(app, StaffConfig(totp.secret_key_from_env({"BEACON_SECRET_KEY": SECRET_KEY})))
+    add_routes(app, StaffConfig(totp.derive_key(SECRET_KEY)))
     served = {(_template(r.resource.canonical), r.method) for r in app.router.routes()
               if r.method != "HEAD" and not r.resource.canonical.startswith("/static/")}
     documented = {(_template(p), m.upper()) for p, ops in openapi.paths().items() for m in ops}

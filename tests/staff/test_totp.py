@@ -6,24 +6,40 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from services.ingest.staff import totp
-from shared.config import ConfigError
+from services.ingest.staff.state import StaffConfig
+from shared.config import ConfigError, Settings
 from tests.staff.school import make_school
 
-KEY_ENV = {"BEACON_SECRET_KEY": "k" * 40}
+KEY = "k" * 40
 NOW = 1_800_000_000.0  # a fixed instant: step 60,000,000
 
 
 @pytest.fixture
 def box():
-    return totp.SecretBox(totp.secret_key_from_env(KEY_ENV))
+    return totp.SecretBox(totp.derive_key(KEY))
 
 
-def test_secret_key_is_required_and_long():
+def test_secret_key_is_required_and_long(env):
+    without = {k: v for k, v in env.items() if k != "BEACON_SECRET_KEY"}
     with pytest.raises(ConfigError, match="BEACON_SECRET_KEY"):
-        totp.secret_key_from_env({})
-    with pytest.raises(ConfigError, match="BEACON_SECRET_KEY"):
-        totp.secret_key_from_env({"BEACON_SECRET_KEY": "short"})
-    assert len(totp.secret_key_from_env(KEY_ENV)) == 32
+        Settings.from_env(without)
+    with pytest.raises(ConfigError, match="BEACON_SECRET_KEY.*32"):
+        Settings.from_env({**env, "BEACON_SECRET_KEY": "x" * 31})
+    settings = Settings.from_env({**env, "BEACON_SECRET_KEY": KEY})
+    assert StaffConfig.from_settings(settings).secret_key == totp.derive_key(KEY)
+    assert len(totp.derive_key(KEY)) == 32 and totp.derive_key(KEY) != totp.derive_key("z" * 40)
+
+
+@pytest.mark.parametrize(("raw", "ok"), [("", 600), ("1", 1), ("86400", 86400), ("0", None),
+                                         ("86401", None), ("ten", None)])
+def test_session_idle_seconds_from_settings(env, raw, ok):
+    given = {**env, "BEACON_SESSION_IDLE_SECONDS": raw}
+    if ok is None:
+        with pytest.raises(ConfigError, match="BEACON_SESSION_IDLE_SECONDS"):
+            Settings.from_env(given)
+    else:
+        settings = Settings.from_env(given)
+        assert StaffConfig.from_settings(settings).session_idle_seconds == ok
 
 
 def test_sealed_secret_is_bound_to_its_owner(box):
@@ -35,7 +51,7 @@ def test_sealed_secret_is_bound_to_its_owner(box):
     assert box.open(sealed, school, staff) == "JBSWY3DPEHPK3PXP"
     with pytest.raises(InvalidTag):
         box.open(sealed, school, other)
-    wrong_key = totp.SecretBox(totp.secret_key_from_env({"BEACON_SECRET_KEY": "z" * 40}))
+    wrong_key = totp.SecretBox(totp.derive_key("z" * 40))
     with pytest.raises(InvalidTag):
         wrong_key.open(sealed, school, staff)
 

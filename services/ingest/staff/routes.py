@@ -1,7 +1,7 @@
 """The staff endpoints (issue 4), added to an app built on shared.web.base_app.
 
-The lead wires `add_routes` into the ingest app; `auth.caller` is the session-or-API-key
-authentication the other /v1 endpoints can share.
+services.ingest.app wires `add_routes` into the ingest app; `auth.caller` is the
+session-or-API-key authentication every other /v1 endpoint (ingest and notifier) shares.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from aiohttp import web
 from services.ingest.staff import chronology, devices, login, reset, state
 from services.ingest.staff.pages import add_pages
 from services.ingest.staff.state import StaffConfig
+from shared.identity import ApiKeyCache
 
 
-def add_routes(app: web.Application, config: StaffConfig | None = None,
-               pages: bool = True) -> None:
-    """`config` defaults to the environment (BEACON_SECRET_KEY, BEACON_SESSION_IDLE_SECONDS);
-    `pages` adds the HTML pages (/login, /reset, /enrol, /elevate, /home) beside the API."""
-    state.install(app, config or StaffConfig.from_env())
+def add_routes(app: web.Application, config: StaffConfig, pages: bool = True,
+               api_keys: ApiKeyCache | None = None) -> None:
+    """`config`: StaffConfig.from_settings(settings); `pages` adds the HTML pages (/login,
+    /reset, /enrol, /elevate, /home) beside the API."""
+    state.install(app, config, api_keys)
     r = app.router
     r.add_post("/v1/password-reset", reset.post_reset_request)
     r.add_post("/v1/password-reset/{token}", reset.post_reset)

@@ -1,15 +1,14 @@
 """What the staff routes keep on the app: their configuration and Redis-backed helpers.
 
-Two environment variables are read here until the lead moves them into shared.config.Settings:
-BEACON_SECRET_KEY (required, >= 32 characters: encrypts authenticator secrets) and
-BEACON_SESSION_IDLE_SECONDS (default 600).
+The configuration comes from shared.config.Settings (BEACON_SECRET_KEY encrypts authenticator
+secrets; BEACON_SESSION_IDLE_SECONDS is the default idle timeout); nothing here reads the
+environment.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +17,12 @@ from aiohttp import web
 
 from services.ingest.staff.sessions import SessionStore
 from services.ingest.staff.throttle import LoginThrottle
-from services.ingest.staff.totp import SecretBox, secret_key_from_env
-from shared.config import ConfigError
+from services.ingest.staff.totp import SecretBox, derive_key
+from shared.config import Settings
 from shared.identity import ApiKeyCache
 from shared.web import REDIS
 
 log = structlog.get_logger(__name__)
-IDLE_ENV = "BEACON_SESSION_IDLE_SECONDS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +32,9 @@ class StaffConfig:
     reset_link_minutes: int = 30
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StaffConfig:
-        e = os.environ if env is None else env
-        raw = e.get(IDLE_ENV, "").strip() or "600"
-        try:
-            idle = int(raw)
-        except ValueError:
-            raise ConfigError(IDLE_ENV, f"must be a whole number of seconds, got {raw!r}") from None
-        if not 1 <= idle <= 86400:
-            raise ConfigError(IDLE_ENV, "must be between 1 and 86400")
-        return cls(secret_key=secret_key_from_env(e), session_idle_seconds=idle)
+    def from_settings(cls, settings: Settings) -> StaffConfig:
+        return cls(secret_key=derive_key(settings.secret_key),
+                   session_idle_seconds=settings.session_idle_seconds)
 
 
 @dataclass(slots=True)
@@ -68,8 +59,11 @@ class StaffState:
 STAFF = web.AppKey("staff", StaffState)
 
 
-def install(app: web.Application, config: StaffConfig) -> None:
-    app[STAFF] = StaffState(config=config, box=SecretBox(config.secret_key))
+def install(app: web.Application, config: StaffConfig,
+            api_keys: ApiKeyCache | None = None) -> None:
+    """`api_keys`: share the app's own cache, so an API key is looked up once per app."""
+    app[STAFF] = StaffState(config=config, box=SecretBox(config.secret_key),
+                            api_keys=api_keys or ApiKeyCache())
     app.cleanup_ctx.append(_background_tasks)
 
 

@@ -13,7 +13,6 @@ import io
 import os
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
@@ -23,9 +22,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from shared.config import ConfigError
-
-SECRET_KEY_ENV = "BEACON_SECRET_KEY"  # noqa: S105 (a variable name, not a secret)
 ISSUER = "Beacon"
 STEP_SECONDS = 30
 DIGITS = 6
@@ -34,13 +30,11 @@ PENDING_SECONDS = 15 * 60  # an unconfirmed enrolment expires
 _VERSION = b"\x01"
 
 
-def secret_key_from_env(env: Mapping[str, str] | None = None) -> bytes:
-    """BEACON_SECRET_KEY (at least 32 characters) stretched to a 256-bit AES key."""
-    raw = (os.environ if env is None else env).get(SECRET_KEY_ENV, "").strip()
-    if len(raw) < 32:
-        raise ConfigError(SECRET_KEY_ENV, "is required and must be at least 32 characters")
+def derive_key(secret_key: str) -> bytes:
+    """Settings.secret_key (BEACON_SECRET_KEY, checked there: 32+ characters) stretched to a
+    256-bit AES key."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"beacon totp secrets v1").derive(raw.encode())
+                info=b"beacon totp secrets v1").derive(secret_key.encode())
 
 
 class SecretBox:

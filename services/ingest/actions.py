@@ -13,12 +13,12 @@ from aiohttp import web
 
 from services.ingest import idempotency
 from services.ingest.bodies import read_json
-from services.ingest.context import api_caller, database, path_id, state
+from services.ingest.context import caller, database, path_id, session_author, state
 from services.ingest.incident_queries import STATEMENT_TIMEOUT
 from services.ingest.incidents import refuse_author, refuse_unknown
 from services.ingest.representation import new_action, stored_action
+from services.ingest.staff.auth import Caller
 from services.ingest.validation import ActionInput, parse_action
-from shared.identity import ApiCaller
 from shared.problems import Conflict, NotFound
 
 _RECORD = """
@@ -69,27 +69,29 @@ WHERE a.school_id = $1 AND a.idempotency_key = $2
 """
 
 
-async def record_action(conn: asyncpg.Connection, caller: ApiCaller, incident_id: uuid.UUID,
+async def record_action(conn: asyncpg.Connection, who: Caller, incident_id: uuid.UUID,
                         data: ActionInput, key: str | None,
                         digest: bytes | None) -> asyncpg.Record:
-    return await conn.fetchrow(_RECORD, caller.school_id, incident_id, data.author,
-                               data.alert_staff, data.description, caller.api_key_id, key,
+    return await conn.fetchrow(_RECORD, who.school_id, incident_id, data.author,
+                               data.alert_staff, data.description, who.api_key_id, key,
                                digest, timeout=STATEMENT_TIMEOUT)
 
 
 async def post_action(request: web.Request) -> web.Response:
     ingest = state(request)
-    caller = await api_caller(request)
+    who = await caller(request)
     incident_id = path_id(request, "incident_id")
     key = idempotency.key_from(request)
     body = await read_json(request, ingest.settings.max_body_bytes)
+    if who.session is not None:
+        body = await session_author(request, who, body, incident_id)
     data = parse_action(body)
     digest = None if key is None else idempotency.request_hash(f"action:{incident_id}", body)
     async with database(request) as conn:
-        row = await record_action(conn, caller, incident_id, data, key, digest)
+        row = await record_action(conn, who, incident_id, data, key, digest)
         if row["action_id"] is None:
             _refuse(row)
-            return await _replay(conn, caller, key, digest)
+            return await _replay(conn, who, key, digest)
     if ingest.doorbell is not None:
         ingest.doorbell.ring(row["event_id"])
     return web.json_response(new_action(row, incident_id, data), status=201)
@@ -102,10 +104,10 @@ def _refuse(verdict: asyncpg.Record) -> None:
     refuse_unknown(verdict["unknown_staff"], "alert_staff", "staff member")
 
 
-async def _replay(conn: asyncpg.Connection, caller: ApiCaller, key: str | None,
+async def _replay(conn: asyncpg.Connection, who: Caller, key: str | None,
                   digest: bytes | None) -> web.Response:
     existing = None if key is None else await conn.fetchrow(
-        _BY_KEY, caller.school_id, key, timeout=STATEMENT_TIMEOUT)
+        _BY_KEY, who.school_id, key, timeout=STATEMENT_TIMEOUT)
     if existing is None:
         raise Conflict("The action could not be recorded; retry.")
     if bytes(existing["request_hash"]) != digest:

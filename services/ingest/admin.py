@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.ingest import fields
 from services.ingest.bodies import read_json
-from services.ingest.context import api_caller, database, path_id, state
+from services.ingest.context import caller, database, path_id, state
 from services.ingest.roster import import_roster, parse_roster
 from services.ingest.schools import create_school
 from shared.identity import new_api_key, require_admin
@@ -52,11 +52,11 @@ async def put_roster(request: web.Request) -> web.Response:
 
 
 async def get_categories(request: web.Request) -> web.Response:
-    caller = await api_caller(request)
+    who = await caller(request)
     async with database(request) as conn:
         rows = await conn.fetch(
             """SELECT slug, name, parent_slug, restricted FROM categories
-               WHERE school_id = $1 ORDER BY slug""", caller.school_id)
+               WHERE school_id = $1 ORDER BY slug""", who.school_id)
     return web.json_response([{"slug": r["slug"], "name": r["name"], "parent": r["parent_slug"],
                                "restricted": r["restricted"]} for r in rows])
 

@@ -2,6 +2,9 @@
 
     request -> measure -> problems -> shed_when_full -> view -> one SQL statement -> 201
                                                                  -> doorbell (arq job)
+
+Staff sign in here too (services/ingest/staff: sessions, authenticators, pages); every /v1
+view takes an API key or a staff session (context.caller).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from services.ingest.context import INGEST, Ingest
 from services.ingest.doorbell import Doorbell
 from services.ingest.incident_queries import STATEMENT_TIMEOUT
 from services.ingest.metrics import IngestMetrics, refresh_on_scrape
+from services.ingest.staff import routes as staff_routes
+from services.ingest.staff.state import StaffConfig
 from shared.config import Settings
 from shared.web import METRICS, PG, REDIS, SETTINGS, base_app
 
@@ -35,6 +40,8 @@ def create_app(settings: Settings) -> web.Application:
     app[openapi.DOCUMENT] = openapi.document()
     _routes(app)
     alert_rules.add_routes(app)
+    staff_routes.add_routes(app, StaffConfig.from_settings(settings),
+                            api_keys=app[INGEST].api_keys)
     return app
 
 

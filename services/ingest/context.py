@@ -1,6 +1,6 @@
 """The ingest app's own state (one object under one AppKey) and the per-request helpers every
-API view starts with: who is calling, and a database connection that is shed, not awaited
-forever, when the pool is exhausted."""
+API view starts with: who is calling (an API key or a staff session), and a database
+connection that is shed, not awaited forever, when the pool is exhausted."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from services.ingest import backpressure
 from services.ingest.backpressure import RateLimiter
 from services.ingest.doorbell import Doorbell
 from services.ingest.metrics import IngestMetrics
+from services.ingest.staff import auth
+from services.ingest.staff.auth import Caller
+from shared import access
 from shared.config import Settings
 from shared.identity import ApiCaller, ApiKeyCache
-from shared.problems import NotFound, Overloaded
+from shared.problems import Forbidden, NotFound, Overloaded
 from shared.web import PG
 
 AUTH_TIMEOUT = 5.0
@@ -53,6 +56,28 @@ async def api_caller(request: web.Request) -> ApiCaller:
         raise Overloaded("The database is busy; retry shortly.") from None
     ingest.limiter.take(caller.api_key_id)
     return caller
+
+
+async def caller(request: web.Request) -> Caller:
+    """An API key (the hot path: cached, no query) or a staff session (cookie + CSRF)."""
+    return await auth.caller(request, api_caller)
+
+
+async def session_author(request: web.Request, who: Caller, body: object,
+                         incident_id: uuid.UUID | None = None) -> object:
+    """A session records as its own staff member only: the body's author is filled in, and an
+    author naming anyone else is refused. For an action (`incident_id`) the session must also
+    be able to see the incident: not-yours answers 404, as missing does."""
+    assert who.session is not None  # noqa: S101 (callers check)
+    async with database(request) as conn:
+        if incident_id is not None:
+            await auth.visible_or_404(conn, who, incident_id)
+        own, member = await auth.own_identity(conn, who.session)
+    if not access.can_add_incident(member, who.school_id):
+        raise Forbidden("Only teaching, pastoral and leadership staff record concerns.")
+    if not isinstance(body, dict):
+        return body  # the parser names what is wrong with it
+    return {**body, "author": auth.acting_as(body.get("author"), own, "author")}
 
 
 @asynccontextmanager

@@ -18,10 +18,12 @@ import asyncpg
 from aiohttp import BodyPartReader, web
 
 from services.ingest import fields
-from services.ingest.context import api_caller, database, path_id, state
+from services.ingest.context import caller, database, path_id, session_author, state
 from services.ingest.incident_queries import STATEMENT_TIMEOUT
+from services.ingest.incidents import audit_view
 from services.ingest.representation import file_path, stamp
 from services.ingest.sniffing import sniff
+from services.ingest.staff.auth import Caller, visible_or_404
 from shared.problems import InvalidInput, NotFound, TooLarge, UnsupportedMediaType
 
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\/]')
@@ -38,20 +40,21 @@ RETURNING uploaded_at
 
 async def post_file(request: web.Request) -> web.Response:
     settings = state(request).settings
-    caller = await api_caller(request)
+    who = await caller(request)
     incident_id = path_id(request, "incident_id")
-    author, filename, data = await _read_upload(request, settings.max_file_bytes)
+    named, filename, data = await _read_upload(request, settings.max_file_bytes)
+    author = await _author(request, who, incident_id, named)
     content_type, file_id = sniff(data), uuid.uuid4()
-    stored = await _store(settings.files_dir, caller.school_id, file_id, data)
+    stored = await _store(settings.files_dir, who.school_id, file_id, data)
     digest = hashlib.sha256(data).digest()
     async with database(request) as conn:
         uploaded_at = await conn.fetchval(
-            _INSERT, caller.school_id, incident_id, author, file_id, filename, content_type,
+            _INSERT, who.school_id, incident_id, author, file_id, filename, content_type,
             len(data), digest, None if stored else data, stored, timeout=STATEMENT_TIMEOUT)
         if uploaded_at is None:
             if stored:
                 await asyncio.to_thread(Path(stored).unlink, missing_ok=True)
-            await _refuse(conn, caller.school_id, incident_id)
+            await _refuse(conn, who.school_id, incident_id)
     return web.json_response(
         {"id": str(file_id), "filename": filename, "content_type": content_type,
          "size_bytes": len(data), "sha256": digest.hex(), "uploaded_by": author,
@@ -59,7 +62,19 @@ async def post_file(request: web.Request) -> web.Response:
         status=201, headers={"Location": file_path(incident_id, file_id)})
 
 
-async def _read_upload(request: web.Request, max_bytes: int) -> tuple[str, str, bytes]:
+async def _author(request: web.Request, who: Caller, incident_id: uuid.UUID,
+                  named: str | None) -> str:
+    """An API key names the uploader; a session uploads as itself (and must see the incident)."""
+    if who.session is not None:
+        body = await session_author(request, who, {"author": named}, incident_id)
+        return str(body["author"])  # type: ignore[index]
+    if named is None:
+        raise InvalidInput("author is required.", field="author")
+    return named
+
+
+async def _read_upload(request: web.Request,
+                       max_bytes: int) -> tuple[str | None, str, bytes]:
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType("Send the file as multipart/form-data.",
                                    field="Content-Type")
@@ -77,8 +92,6 @@ async def _read_upload(request: web.Request, max_bytes: int) -> tuple[str, str, 
             upload = (_safe_name(part.filename), await _read_part(part, max_bytes, "file"))
         else:
             raise InvalidInput(f"Unexpected form field {part.name!r}.", field=part.name or "form")
-    if author is None:
-        raise InvalidInput("author is required.", field="author")
     if upload is None:
         raise InvalidInput("file is required.", field="file")
     return author, *upload
@@ -131,15 +144,18 @@ async def _refuse(conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: u
 
 
 async def get_file(request: web.Request) -> web.Response:
-    caller = await api_caller(request)
+    """Like the incident itself: need-to-know first, and the view audited in its transaction."""
+    who = await caller(request)
     incident_id, file_id = path_id(request, "incident_id"), path_id(request, "file_id")
-    async with database(request) as conn:
+    async with database(request) as conn, conn.transaction():
+        await visible_or_404(conn, who, incident_id)
         row = await conn.fetchrow(
             """SELECT filename, content_type, data, stored_path FROM incident_files
                WHERE school_id = $1 AND incident_id = $2 AND id = $3""",
-            caller.school_id, incident_id, file_id, timeout=STATEMENT_TIMEOUT)
-    if row is None:
-        raise NotFound("No such file on this incident.")
+            who.school_id, incident_id, file_id, timeout=STATEMENT_TIMEOUT)
+        if row is None:
+            raise NotFound("No such file on this incident.")
+        await audit_view(conn, request, who, incident_id, file=str(file_id))
     data = row["data"]
     if data is None:
         data = await asyncio.to_thread(Path(row["stored_path"]).read_bytes)

@@ -72,7 +72,7 @@ _PRIVILEGED = sorted(PRIVILEGED_ROLES)
 
 
 async def record_incident(conn: asyncpg.Connection, school_id: uuid.UUID,
-                          api_key_id: uuid.UUID, data: IncidentInput,
+                          api_key_id: uuid.UUID | None, data: IncidentInput,
                           idempotency_key: str | None,
                           request_hash: bytes | None) -> asyncpg.Record:
     marks = data.body_map

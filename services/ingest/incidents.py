@@ -15,27 +15,30 @@ from aiohttp import web
 from services.ingest import idempotency
 from services.ingest import incident_queries as queries
 from services.ingest.bodies import read_json
-from services.ingest.context import api_caller, database, path_id, state
+from services.ingest.context import caller, database, path_id, session_author, state
 from services.ingest.representation import incident_path, new_incident, stored_incident
+from services.ingest.staff.auth import Caller, client_ip, visible_or_404
 from services.ingest.validation import parse_incident
-from shared.identity import ApiCaller
+from shared import audit
 from shared.problems import Conflict, Forbidden, InvalidInput, NotFound
 
 
 async def post_incident(request: web.Request) -> web.Response:
     ingest = state(request)
-    caller = await api_caller(request)
+    who = await caller(request)
     key = idempotency.key_from(request)
     body = await read_json(request, ingest.settings.max_body_bytes)
+    if who.session is not None:
+        body = await session_author(request, who, body)
     data = parse_incident(body, now=dt.datetime.now(dt.UTC))
     digest = None if key is None else idempotency.request_hash("incident", body)
     async with database(request) as conn:
-        row = await queries.record_incident(conn, caller.school_id, caller.api_key_id, data,
+        row = await queries.record_incident(conn, who.school_id, who.api_key_id, data,
                                             key, digest)
         if row["incident_id"] is None:
             refuse(row)
             # Everything checked out but the insert did nothing: the Idempotency-Key exists.
-            return await replay(conn, caller, key, digest)
+            return await replay(conn, who, key, digest)
     if ingest.doorbell is not None:
         ingest.doorbell.ring(row["event_id"])
     return web.json_response(new_incident(row, data), status=201,
@@ -70,24 +73,36 @@ def refuse_unknown(values: list[str], field: str, what: str) -> None:
                            unknown=list(values))
 
 
-async def replay(conn: asyncpg.Connection, caller: ApiCaller, key: str | None,
+async def replay(conn: asyncpg.Connection, who: Caller, key: str | None,
                  digest: bytes | None) -> web.Response:
-    existing = None if key is None else await queries.find_by_key(conn, caller.school_id, key)
+    existing = None if key is None else await queries.find_by_key(conn, who.school_id, key)
     if existing is None:
         raise Conflict("The incident could not be recorded; retry.")
     if bytes(existing["request_hash"]) != digest:
         raise idempotency.mismatch()
-    body = await _load(conn, caller.school_id, existing["id"])
+    body = await _load(conn, who.school_id, existing["id"])
     return web.json_response(body, status=200, headers={
         "Location": incident_path(existing["id"]), "Idempotent-Replayed": "true"})
 
 
 async def get_incident(request: web.Request) -> web.Response:
-    caller = await api_caller(request)
+    """Need-to-know first (not-yours answers 404, as missing does); the view and its audit
+    entry commit together, so no incident is ever shown unrecorded."""
+    who = await caller(request)
     incident_id = path_id(request, "incident_id")
-    async with database(request) as conn:
-        body = await _load(conn, caller.school_id, incident_id)
+    async with database(request) as conn, conn.transaction():
+        await visible_or_404(conn, who, incident_id)
+        body = await _load(conn, who.school_id, incident_id)
+        await audit_view(conn, request, who, incident_id)
     return web.json_response(body)
+
+
+async def audit_view(conn: asyncpg.Connection, request: web.Request, who: Caller,
+                     incident_id: uuid.UUID, **detail: str) -> None:
+    await audit.append(conn, school_id=who.school_id, actor_staff_id=who.staff_id,
+                       actor_api_key_id=who.api_key_id, action="incident.view",
+                       subject_type="incident", subject_id=incident_id, ip=client_ip(request),
+                       detail=detail)
 
 
 async def _load(conn: asyncpg.Connection, school_id: uuid.UUID,

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from services.ingest import validation as v
 from services.ingest.idempotency import HEADER, MAX_KEY_LENGTH
+from services.ingest.staff import openapi as staff
 
 Schema = dict[str, Any]
 
@@ -29,6 +30,9 @@ def _text(max_length: int, min_length: int = 1) -> Schema:
 
 
 _STAMP: Schema = {"type": "string", "format": "date-time"}
+_AUTHOR = ("Staff external id. Required with an API key (any active staff member of its "
+           "school); with a staff session it may be left out and, if sent, must be the "
+           "session's own (else 403, field 'author').")
 
 SCHEMAS: dict[str, Schema] = {
     "Problem": {
@@ -42,9 +46,9 @@ SCHEMAS: dict[str, Schema] = {
                        "unknown": {"type": "array", "items": {"type": "string"}}}},
     "NewIncident": {
         "type": "object", "additionalProperties": False,
-        "required": ["author", "pupil", "occurred_at", "description", "categories"],
+        "required": ["pupil", "occurred_at", "description", "categories"],
         "properties": {
-            "author": {**_text(64), "description": "Staff external id of this API key's school."},
+            "author": {**_text(64), "description": _AUTHOR},
             "pupil": {**_text(64), "description": "Pupil external id (active, this school)."},
             "occurred_at": {**_STAMP, "description": "ISO-8601 with a timezone; not in the "
                             "future (5 minutes of clock skew allowed)."},
@@ -81,8 +85,9 @@ SCHEMAS: dict[str, Schema] = {
             "actions": {"type": "array", "items": _ref("Action")},
             "files": {"type": "array", "items": _ref("File")}}},
     "NewAction": {
-        "type": "object", "additionalProperties": False, "required": ["author", "description"],
-        "properties": {"author": _text(64), "description": _text(v.MAX_DESCRIPTION),
+        "type": "object", "additionalProperties": False, "required": ["description"],
+        "properties": {"author": {**_text(64), "description": _AUTHOR},
+                       "description": _text(v.MAX_DESCRIPTION),
                        "alert_staff": _ids("Staff to alert besides SLT and pastoral.",
                                            v.MAX_PEOPLE)}},
     "Action": {
@@ -106,8 +111,8 @@ SCHEMAS: dict[str, Schema] = {
                        "uploaded_by": {"type": "string"}, "uploaded_at": _STAMP,
                        "url": {"type": "string"}}},
     "FileUpload": {
-        "type": "object", "required": ["author", "file"],
-        "properties": {"author": {"type": "string"},
+        "type": "object", "required": ["file"],
+        "properties": {"author": {"type": "string", "description": _AUTHOR},
                        "file": {"type": "string", "contentMediaType": "application/octet-stream"}}},
     "Category": {
         "type": "object", "required": ["slug", "name", "parent", "restricted"],
@@ -166,7 +171,9 @@ SCHEMAS: dict[str, Schema] = {
 
 _PROBLEMS = {
     "400": "Malformed JSON or request.", "401": "Missing or invalid credentials.",
-    "403": "Restricted category and the author is not DSL/SLT/pastoral (field 'categories').",
+    "403": "Not allowed: a restricted category and the author is not DSL/SLT/pastoral (field "
+           "'categories'); a session naming another author (field 'author'); a session "
+           "without its X-CSRF-Token on a change, or one that must enrol an authenticator.",
     "404": "No such resource in this school.",
     "405": "Incidents and actions are append-only: no PUT, PATCH or DELETE (Allow header).",
     "409": "Concurrent conflict; retry.", "413": "Body or file too large.",
@@ -216,9 +223,9 @@ _IDEMPOTENCY = {"name": HEADER, "in": "header", "required": False,
                 "description": "Per school. The same key and body returns the first result "
                 "with 200 and 'Idempotent-Replayed: true'; the same key with a different body "
                 "is refused with 422 (field 'Idempotency-Key')."}
-_API = [{"apiKey": []}]
+_API = [{"apiKey": []}, {"session": []}]
 _ADMIN = [{"adminToken": []}]
-_ALWAYS = (401, 429, 503)
+_ALWAYS = (401, 403, 429, 503)
 _WITH_BODY = (400, 413, 415, 422)
 _APPEND_ONLY = {m: {"summary": "Not allowed: records are append-only.",
                     "security": _API, "responses": _problems(405)}
@@ -333,17 +340,21 @@ def _operations_paths() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    """Ingest's own paths with the staff fragment (sign-in, authenticators, chronology, pages)
+    merged in (tests check that neither redefines the other's paths or schemas)."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "Beacon ingest", "version": "1",
                  "description": "Incidents and actions from staff and other apps. Staff, "
-                 "pupils and classes are named by the school's own (MIS) ids."},
-        "paths": _paths(),
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
+                 "pupils and classes are named by the school's own (MIS) ids. Every /v1 "
+                 "endpoint but the admin ones takes an API key or a staff session."},
+        "paths": {**_paths(), **staff.paths()},
+        "components": {"schemas": {**SCHEMAS, **staff.SCHEMAS}, "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
                        "description": "A school's API key."},
             "adminToken": {"type": "http", "scheme": "bearer",
-                           "description": "BEACON_ADMIN_TOKEN."}}},
+                           "description": "BEACON_ADMIN_TOKEN."},
+            **staff.SECURITY_SCHEMES}},
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -58,12 +59,19 @@ async def session(request: web.Request, allow_enrol_only: bool = False) -> Sessi
     return found
 
 
-async def caller(request: web.Request) -> Caller:
-    """An API key when an Authorization header is sent, else the session cookie."""
+KeyAuthenticator = Callable[[web.Request], Awaitable[ApiCaller]]
+
+
+async def api_key(request: web.Request) -> ApiCaller:
+    async with asyncio.timeout(AUTH_TIMEOUT):
+        return await request.app[state.STAFF].api_keys.authenticate(request, request.app[PG])
+
+
+async def caller(request: web.Request, authenticate_key: KeyAuthenticator = api_key) -> Caller:
+    """An API key when an Authorization header is sent, else the session cookie.
+    `authenticate_key` lets a service keep its own key path (ingest: rate limit, shedding)."""
     if "Authorization" in request.headers:
-        async with asyncio.timeout(AUTH_TIMEOUT):
-            key = await request.app[state.STAFF].api_keys.authenticate(request,
-                                                                       request.app[PG])
+        key = await authenticate_key(request)
         return Caller(school_id=key.school_id, api_key=key)
     s = await session(request)
     return Caller(school_id=s.school_id, session=s)
@@ -77,3 +85,31 @@ async def viewer(conn: asyncpg.Connection, who: Caller) -> Viewer:
     if found is None or found.school_id != who.school_id:
         raise Unauthorized("This account is no longer active.")
     return found
+
+
+async def own_identity(conn: asyncpg.Connection, s: Session) -> tuple[str, Viewer]:
+    """The session's staff id as the school's MIS names it (for authors and readers), and a
+    viewer with roles only: enough to decide who may add a record, and it denies more, never
+    less, than the full viewer (reads load that with `viewer`)."""
+    row = await conn.fetchrow(
+        "SELECT external_id, roles FROM staff WHERE id = $1 AND school_id = $2 AND active",
+        s.staff_id, s.school_id)
+    if row is None:
+        raise Unauthorized("This account is no longer active.")
+    return row["external_id"], Viewer(school_id=s.school_id, staff_id=s.staff_id,
+                                      roles=frozenset(row["roles"]), elevated=s.elevated)
+
+
+def acting_as(named: object, own: str, field: str) -> str:
+    """A session acts as its own staff member only: naming anyone else is refused."""
+    if named is not None and named != own:
+        raise Forbidden("A signed-in member of staff acts only as themselves.", field=field)
+    return own
+
+
+async def visible_or_404(conn: asyncpg.Connection, who: Caller,
+                         incident_id: uuid.UUID) -> Viewer:
+    """The caller's viewer, if they may see the incident; 404 (as for a missing id) if not."""
+    v = await viewer(conn, who)
+    await access.visible_incident(conn, v, incident_id)
+    return v

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.ingest.staff import state as staff_state
+from services.ingest.staff.state import StaffConfig
 from services.notifier import status
 from services.notifier.jobs import build_worker, close_worker
 from services.notifier.metrics import NotifierMetrics
@@ -31,6 +33,8 @@ def create_app(settings: Settings, delivery: bool = False) -> web.Application:
     app = base_app(settings)
     app[NOTIFIER_METRICS] = NotifierMetrics(app[METRICS])
     app.middlewares.append(_refresh_gauges)
+    # The status API takes staff sessions as well as API keys: the same state as ingest's.
+    staff_state.install(app, StaffConfig.from_settings(settings))
     status.setup(app)
     if delivery:
         app.cleanup_ctx.append(_delivery)

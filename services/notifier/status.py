@@ -4,9 +4,11 @@
     GET  /v1/staff/{staff_id}/alerts   one person's alerts, unread first, then newest
     POST /v1/alerts/{id}/read          {"staff": "S01"} marks read; idempotent
 
-An API key sees its own school only: another school's ids answer 404 exactly like missing ones,
-and so does marking someone else's alert, so nothing leaks about what exists. Reading sets
-`read_at` beside the delivery state and never touches access grants.
+Each takes an API key or a staff session (services.ingest.staff.auth) and obeys shared.access:
+an incident's alerts are shown to whoever may view the incident; a session sees and marks only
+its own alerts (an API key acts for any staff member of its school). Anything denied answers
+404 exactly like a missing id, so nothing leaks about what exists. Reading sets `read_at`
+beside the delivery state and never touches access grants.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from shared.identity import ApiCaller, ApiKeyCache
+from services.ingest.staff import auth
+from services.ingest.staff.auth import Caller
+from shared import access
 from shared.problems import InvalidInput, MalformedRequest, NotFound
 from shared.web import PG
 
-API_KEYS = web.AppKey("notifier_api_keys", ApiKeyCache)
 STAFF_LIST_LIMIT = 200
 
 # Written out in full (no string building) so every statement reads as what runs.
@@ -53,47 +56,53 @@ RETURNING a.id, s.external_id AS recipient, e.kind AS event, a.state, a.queued_a
 
 
 def setup(app: web.Application) -> None:
-    app[API_KEYS] = ApiKeyCache()
+    """The routes; the app must have the staff state installed (auth.caller needs it)."""
     app.router.add_get("/v1/incidents/{id}/alerts", incident_alerts)
     app.router.add_get("/v1/staff/{staff_id}/alerts", staff_alerts)
     app.router.add_post("/v1/alerts/{id}/read", mark_read)
 
 
 async def incident_alerts(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    who = await auth.caller(request)
     incident_id = _uuid(request.match_info["id"], "incident")
-    pool = request.app[PG]
-    if await pool.fetchval("SELECT 1 FROM incidents WHERE id = $1 AND school_id = $2",
-                           incident_id, caller.school_id) is None:
-        raise NotFound("No such incident.")
-    rows = await pool.fetch(_INCIDENT_ALERTS, incident_id, caller.school_id)
+    async with request.app[PG].acquire() as conn:
+        await auth.visible_or_404(conn, who, incident_id)
+        rows = await conn.fetch(_INCIDENT_ALERTS, incident_id, who.school_id)
     return web.json_response([_alert(r) for r in rows])
 
 
 async def staff_alerts(request: web.Request) -> web.Response:
-    caller = await _caller(request)
-    pool = request.app[PG]
-    staff_id = await pool.fetchval(
-        "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
-        caller.school_id, request.match_info["staff_id"])
-    if staff_id is None:
-        raise NotFound("No such staff member.")
-    rows = await pool.fetch(_STAFF_ALERTS, staff_id, STAFF_LIST_LIMIT)
+    who = await auth.caller(request)
+    async with request.app[PG].acquire() as conn:
+        staff_id = await conn.fetchval(
+            "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
+            who.school_id, request.match_info["staff_id"])
+        if staff_id is None or not access.can_view_staff_alerts(
+                await auth.viewer(conn, who), who.school_id, staff_id):
+            raise NotFound("No such staff member.")
+        rows = await conn.fetch(_STAFF_ALERTS, staff_id, STAFF_LIST_LIMIT)
     return web.json_response([_alert(r) for r in rows])
 
 
 async def mark_read(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    """The recipient is named by the body (API key) or is the session's own staff member; the
+    guarded update only matches an alert sent to them, so anyone else's answers 404."""
+    who = await auth.caller(request)
     alert_id = _uuid(request.match_info["id"], "alert")
-    staff = _staff_field(await _json_object(request))
-    row = await request.app[PG].fetchrow(_MARK_READ, alert_id, caller.school_id, staff)
+    body = await _json_object(request) if request.body_exists else {}
+    async with request.app[PG].acquire() as conn:
+        staff = await _reader(conn, who, body)
+        row = await conn.fetchrow(_MARK_READ, alert_id, who.school_id, staff)
     if row is None:
         raise NotFound("No such alert for this staff member.")
     return web.json_response(_alert(row))
 
 
-async def _caller(request: web.Request) -> ApiCaller:
-    return await request.app[API_KEYS].authenticate(request, request.app[PG])
+async def _reader(conn: asyncpg.Connection, who: Caller, body: dict[str, Any]) -> str:
+    if who.session is None:
+        return _staff_field(body)
+    own, _ = await auth.own_identity(conn, who.session)
+    return auth.acting_as(body.get("staff"), own, "staff")
 
 
 def _uuid(raw: str, what: str) -> uuid.UUID:

@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("school_id", type=uuid.UUID)
     i.add_argument("file", type=Path)
     i.set_defaults(run=_admin(_import_roster))
+    v = asub.add_parser("verify-audit", help="check the audit log's hash chains; exit 1 if "
+                        "any entry was altered, deleted or inserted")
+    v.set_defaults(run=_verify_audit)
     return p
 
 
@@ -85,6 +88,12 @@ def _service(args: argparse.Namespace) -> int:
         from services.notifier.app import run
     run(settings)
     return 0
+
+
+def _verify_audit(args: argparse.Namespace) -> int:
+    from shared.audit import verify_audit_cli
+
+    return asyncio.run(verify_audit_cli(database_url_from_env()))
 
 
 AdminTask = Callable[[asyncpg.Connection, argparse.Namespace], Awaitable[Any]]
@@ -121,7 +130,8 @@ async def _issue_key(conn: asyncpg.Connection, args: argparse.Namespace) -> dict
 async def _import_roster(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, int]:
     from services.ingest.roster import import_roster, parse_roster
 
-    return await import_roster(conn, args.school_id, parse_roster(json.loads(args.file.read_text())))
+    roster = parse_roster(json.loads(args.file.read_text()))
+    return await import_roster(conn, args.school_id, roster)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import redis.exceptions
 import structlog
 from aiohttp import web
 
@@ -113,6 +114,8 @@ _DATABASE_UNAVAILABLE = (
     OSError,
     TimeoutError,
 )
+# Redis away (sessions, login throttling, the doorbell): also a 503 to retry, never a 500.
+_REDIS_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 @web.middleware
@@ -126,6 +129,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         headers = {k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")}
         return problem_response(e.status, e.reason, e.text or e.reason, headers=headers)
+    except _REDIS_UNAVAILABLE as e:
+        log.warning("redis_unavailable", error=repr(e), path=request.path)
+        return problem_response(503, "Service unavailable",
+                                "A service Beacon depends on is unavailable; retry shortly.",
+                                headers={"Retry-After": "2"})
     except _DATABASE_UNAVAILABLE as e:
         log.warning("database_unavailable", error=repr(e), path=request.path)
         return problem_response(503, "Service unavailable",

@@ -91,12 +91,16 @@ def incident_bodies(count: int) -> list[bytes]:
     }).encode() for i in range(count)]
 
 
-def firing(http: aiohttp.ClientSession, target: Target, bodies: list[bytes]) -> Fire:
+def firing(http: aiohttp.ClientSession, target: Target, bodies: list[bytes],
+           unexpected: dict[int, str]) -> Fire:
+    """Posts body i; keeps the first answer of each unexpected status to show what it was."""
     headers = {**target.headers, "Content-Type": "application/json"}
 
     async def fire(i: int) -> int:
         async with http.post(target.url, data=bodies[i % len(bodies)], headers=headers) as r:
-            await r.read()
+            body = await r.read()
+            if r.status not in (201, 429, 503):
+                unexpected.setdefault(r.status, body[:300].decode(errors="replace"))
             return r.status
 
     return fire
@@ -108,10 +112,11 @@ async def run_rate(target: Target, rate: float, duration: float, args: argparse.
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         before = await request_seconds(http, target.metrics_url) if target.metrics_url else {}
-        run = await open_loop(rate, duration, firing(http, target, bodies))
+        unexpected: dict[int, str] = {}
+        run = await open_loop(rate, duration, firing(http, target, bodies, unexpected))
         after = await request_seconds(http, target.metrics_url) if target.metrics_url else {}
     server = server_view(before, after) if after else {}
-    return {"target": target.name, **summarize(run, ok=201), **server}
+    return {"target": target.name, **summarize(run, ok=201), **server, "unexpected": unexpected}
 
 
 async def start_targets(stack: AsyncExitStack,

@@ -140,7 +140,7 @@ async def read_books(dsn: str, schools: list[str], outcomes: dict[str, Outcome],
     books = Books(acknowledged=len(outcomes), stored=len(incidents))
     _check_incidents(books, outcomes, incidents)
     _check_alerts(books, alerts, deliveries)
-    _explain_duplicates(books, kills, not_recorded(notifier_log))
+    _explain_duplicates(books, kills, not_recorded(notifier_log), deliveries)
     return books
 
 
@@ -186,8 +186,18 @@ def not_recorded(notifier_log: str) -> set[str]:
     return found
 
 
-def _explain_duplicates(books: Books, kills: list[Kill], unrecorded: set[str]) -> None:
-    leased = set().union(*(k.leased for k in kills if k.service == "notifier"))
-    books.leased_at_kills = sum(len(k.leased) for k in kills if k.service == "notifier")
+def _explain_duplicates(books: Books, kills: list[Kill], unrecorded: set[str],
+                        deliveries: Deliveries) -> None:
+    """A duplicate is explained by a notifier kill that found the alert leased *after* the
+    relay had already accepted it once (its 250 came back, its commit never happened), or by
+    a `sent` commit the notifier logged as failed."""
+    first = {}
+    for at, alert_id in sorted(deliveries):
+        first.setdefault(alert_id, at)
+    notifier_kills = [k for k in kills if k.service == "notifier"]
+    books.leased_at_kills = sum(len(k.leased) for k in notifier_kills)
     books.sent_commits_failed = len(unrecorded)
-    books.unexplained_duplicates = sorted(set(books.duplicates) - leased - unrecorded)
+    books.unexplained_duplicates = sorted(
+        alert_id for alert_id in books.duplicates
+        if alert_id not in unrecorded
+        and not any(alert_id in k.leased and first[alert_id] <= k.at for k in notifier_kills))

@@ -21,8 +21,9 @@ import aiohttp
 
 ACKNOWLEDGED = (200, 201)
 SHED = (429, 503)
-NO_ANSWER = 0   # connection refused or dropped: no HTTP answer
+NO_ANSWER = 0   # connection refused: the request never reached the server
 TIMED_OUT = -1  # no answer within the client's timeout: a hang
+IN_DOUBT = -2   # sent, then the connection dropped: it may or may not have been stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +129,10 @@ class Reporter:
                     outcome.acknowledged_at = time.time()
         except TimeoutError:
             status = TIMED_OUT
-        except (aiohttp.ClientError, OSError):
+        except (aiohttp.ClientConnectorError, ConnectionRefusedError):
             status = NO_ANSWER
+        except (aiohttp.ClientError, OSError):
+            status = IN_DOUBT
         attempt = Attempt(index, started, time.monotonic() - started, status, retry_after)
         outcome.status = status
         self.attempts.append(attempt)
@@ -158,6 +161,7 @@ def attempt_figures(attempts: list[Attempt]) -> dict[str, object]:
                                         if a.status in SHED and not a.retry_after),
         "no_answer": statuses[NO_ANSWER],
         "timed_out": statuses[TIMED_OUT],
+        "in_doubt": statuses[IN_DOUBT],
         "server_errors": sum(n for s, n in statuses.items() if s >= 500 and s != 503),
         "client_errors": sum(n for s, n in statuses.items() if 400 <= s < 500 and s != 429),
         "max_answer_ms": round(max(answered, default=0.0) * 1000, 1),

@@ -28,7 +28,7 @@ PRODUCTION = {"RELAY_INTERVAL": "2.0", "BEACON_ADMIN_TOKEN": ADMIN_TOKEN}
 @dataclass(frozen=True, slots=True)
 class Kill:
     service: str
-    at: float  # time.monotonic()
+    at: float  # time.time() just after the SIGKILL returned
     leased: frozenset[str] = frozenset()  # notifier: alerts in `sending` when it died
 
 
@@ -57,7 +57,7 @@ class Pipeline:
         service = self.services[name]
         self._note_rss(name)
         await asyncio.to_thread(service.kill)
-        kill = Kill(name, time.monotonic(), leased)
+        kill = Kill(name, time.time(), leased)
         self.kills.append(kill)
         return kill
 
@@ -90,6 +90,10 @@ class Pipeline:
 
     def log(self, name: str) -> str:
         return self.services[name].log_path.read_text(errors="replace")
+
+    def count_log(self, name: str, event: str) -> int:
+        """How many log lines of this service (every process it has had) name `event`."""
+        return self.log(name).count(f'"event": "{event}"')
 
     async def school(self) -> tuple[str, str]:
         """(school_id, api_key) for a new school with the sample roster."""

@@ -17,8 +17,8 @@ from bench.report import git_commit, print_table
 from tests.faults.scale import Scale
 
 FAULT_COLUMNS = ["test", "seconds", "requests", "acked", "stored", "shed", "no_answer",
-                 "timed_out", "5xx", "max_ms", "alerts", "delivered", "missing", "failed",
-                 "dups", "leased", "drain_s"]
+                 "in_doubt", "timed_out", "5xx", "max_ms", "alerts", "delivered", "missing",
+                 "failed", "dups", "leased", "drain_s"]
 OVERLOAD_COLUMNS = ["offered/s", "sent", "accepted", "shed", "p50_ms", "p99_ms", "max_ms",
                     "rss_ingest_mb", "rss_worker_mb", "rss_notifier_mb", "emails/s",
                     "backlog_peak", "drain_s", "urgent_p99_s", "routine_p50_s",

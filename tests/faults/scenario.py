@@ -65,7 +65,8 @@ def row(books: Books, client: dict[str, Any], seconds: float, drain: float) -> d
     return {
         "seconds": round(seconds, 1), "requests": client["requests"],
         "acked": books.acknowledged, "stored": books.stored, "shed": client["shed"],
-        "no_answer": client["no_answer"], "timed_out": client["timed_out"],
+        "no_answer": client["no_answer"], "in_doubt": client["in_doubt"],
+        "timed_out": client["timed_out"],
         "5xx": client["server_errors"], "max_ms": client["max_answer_ms"],
         "alerts": books.alert_rows, "delivered": books.delivered,
         "missing": len(books.missing), "failed": len(books.failed),

@@ -110,6 +110,9 @@ _DATABASE_UNAVAILABLE = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.InterfaceError,
+    # A pooled connection that received the server's shutdown error while idle is handed out
+    # before its socket closes: asyncpg then raises this (MagicStack/asyncpg#1069).
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     OSError,
     TimeoutError,

@@ -21,8 +21,9 @@ FAULT_COLUMNS = ["test", "seconds", "requests", "acked", "stored", "shed", "no_a
                  "failed", "dups", "leased", "drain_s"]
 OVERLOAD_COLUMNS = ["offered/s", "sent", "accepted", "shed", "p50_ms", "p99_ms", "max_ms",
                     "rss_ingest_mb", "rss_worker_mb", "rss_notifier_mb", "emails/s",
-                    "backlog_peak", "drain_s", "urgent_p99_s", "routine_p50_s",
-                    "routine_p99_s", "probe_before_ms", "probe_after_ms"]
+                    "backlog_peak", "drain_s", "urgent_p50_s", "urgent_p99_s",
+                    "routine_p50_s", "routine_p99_s", "urgent_resolved_p99_s",
+                    "routine_resolved_p99_s", "probe_before_ms", "probe_after_ms"]
 COMPARED = ["drain_s", "dups", "max_ms", "seconds"]
 
 

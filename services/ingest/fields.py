@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from shared.problems import InvalidInput
+from shared.problems import InvalidInput, NotFound
 
 T = TypeVar("T")
 
@@ -34,15 +34,29 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def storable(value: str) -> bool:
+    """PostgreSQL text can hold it: no NUL, no lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
+def path_key(raw: str, what: str, max_len: int = 64) -> str:
+    """An id from the URL path: one that nothing could be stored under is simply not found."""
+    if len(raw) > max_len or not storable(raw):
+        raise NotFound(f"No such {what}.")
+    return raw
+
+
 def text(value: Any, path: str, max_len: int, min_len: int = 1, strip: bool = True) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{path} must be a string.", field=path)
     if "\x00" in value:
         raise InvalidInput(f"{path} must not contain NUL characters.", field=path)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{path} is not valid Unicode text.", field=path) from None
+    if not storable(value):
+        raise InvalidInput(f"{path} is not valid Unicode text.", field=path)
     cleaned = value.strip() if strip else value
     if len(cleaned) < min_len:
         raise InvalidInput(f"{path} must not be empty." if min_len == 1 else

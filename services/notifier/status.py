@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from services.ingest import fields
 from services.ingest.staff import auth
 from services.ingest.staff.auth import Caller
 from shared import access
@@ -76,7 +77,7 @@ async def staff_alerts(request: web.Request) -> web.Response:
     async with request.app[PG].acquire() as conn:
         staff_id = await conn.fetchval(
             "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
-            who.school_id, request.match_info["staff_id"])
+            who.school_id, fields.path_key(request.match_info["staff_id"], "staff member"))
         if staff_id is None or not access.can_view_staff_alerts(
                 await auth.viewer(conn, who), who.school_id, staff_id):
             raise NotFound("No such staff member.")
@@ -124,7 +125,8 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 def _staff_field(body: dict[str, Any]) -> str:
     staff = body.get("staff")
-    if not isinstance(staff, str) or not staff.strip() or len(staff) > 200:
+    if (not isinstance(staff, str) or not staff.strip() or len(staff) > 200
+            or not fields.storable(staff)):
         raise InvalidInput("Name the staff member reading the alert, e.g. \"S01\".",
                            field="staff")
     return staff.strip()

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from services.ingest import fields
 from services.ingest.staff.auth import caller, client_ip, viewer
 from shared import access, audit
 from shared.problems import NotFound
@@ -39,7 +40,7 @@ async def get_chronology(request: web.Request) -> web.Response:
         v = await viewer(conn, who)
         pupil_id = await conn.fetchval(
             "SELECT id FROM pupils WHERE school_id = $1 AND external_id = $2",
-            who.school_id, request.match_info["pupil_id"])
+            who.school_id, fields.path_key(request.match_info["pupil_id"], "pupil"))
         if pupil_id is None or not access.can_view_pupil(v, who.school_id, pupil_id):
             raise NotFound("No such pupil.")
         facts = await access.pupil_incident_facts(conn, who.school_id, pupil_id)

@@ -11,6 +11,7 @@ import uuid
 import asyncpg
 from aiohttp import web
 
+from services.ingest import fields
 from services.ingest.staff import forms, state, totp
 from services.ingest.staff.auth import Caller, caller, client_ip, session, viewer
 from services.ingest.staff.sessions import set_cookie
@@ -70,7 +71,7 @@ async def delete_device(request: web.Request) -> web.Response:
     async with request.app[PG].acquire() as conn:
         target = await conn.fetchval(
             "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
-            who.school_id, request.match_info["staff"])
+            who.school_id, fields.path_key(request.match_info["staff"], "device"))
         device_id = _uuid(request.match_info["device_id"])
         await _remove(conn, who, target, device_id, client_ip(request))
     return web.Response(status=204)

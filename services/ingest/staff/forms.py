@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.ingest import fields
 from services.ingest.bodies import read_json
 from shared.problems import InvalidInput, MalformedRequest
 
@@ -28,4 +29,5 @@ def text(body: dict[str, Any], name: str, max_length: int, required: bool = True
         raise InvalidInput(f"'{name}' is required and must be a string.", field=name)
     if len(value) > max_length:
         raise InvalidInput(f"'{name}' may be at most {max_length} characters.", field=name)
-    return value
+    # NUL or a lone surrogate would fail in the driver (a 500): refuse them here.
+    return fields.text(value, name, max_length, min_len=0, strip=False)

@@ -11,6 +11,7 @@ import hashlib
 
 from aiohttp import web
 
+from services.ingest import fields
 from services.ingest.staff import accounts, forms, reset_email, state
 from services.ingest.staff.auth import client_ip
 from services.ingest.staff.passwords import MAX_LENGTH, broken_rules, hash_password
@@ -58,7 +59,8 @@ async def post_reset(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     password = forms.text(await forms.json_object(request), "password", MAX_LENGTH * 4)
     async with request.app[PG].acquire() as conn:
-        target = await accounts.reset_target(conn, token) if len(token) <= 100 else None
+        target = (await accounts.reset_target(conn, token)
+                  if len(token) <= 100 and fields.storable(token) else None)
         if target is None:
             raise NotFound(GONE)
         school = await accounts.school_access(conn, target["school_id"])

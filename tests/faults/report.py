@@ -38,7 +38,7 @@ class FaultReport:
     overload: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     written: Path | None = None
-    previous: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None  # test -> its row in an earlier report
 
     def add(self, test: str, row: dict[str, Any], **details: Any) -> None:
         self.rows.append({"test": test, **row})
@@ -49,8 +49,7 @@ class FaultReport:
             return None
         folder = report_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        earlier = sorted(folder.glob("faults-*.json"))
-        self.previous = json.loads(earlier[-1].read_text()) if earlier else None
+        self.previous = self._last_rows(folder)
         self.written = folder / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.json"
         self.written.write_text(json.dumps({
             "scale": asdict(self.scale), "commit": git_commit(), "cpus": os.cpu_count(),
@@ -63,25 +62,39 @@ class FaultReport:
         with redirect_stdout(out):
             print(f"Beacon fault suite, scale {self.scale.name}")
             if self.rows:
-                print_table(self.rows, FAULT_COLUMNS)
+                print_table(_filled(self.rows, FAULT_COLUMNS), FAULT_COLUMNS)
             if self.overload:
                 print("\nOverload")
-                print_table(self.overload, OVERLOAD_COLUMNS)
+                print_table(_filled(self.overload, OVERLOAD_COLUMNS), OVERLOAD_COLUMNS)
             self._compare()
             if self.written:
                 print(f"\nreport: {self.written}")
         return out.getvalue().splitlines()
 
+    def _last_rows(self, folder: Path) -> dict[str, Any]:
+        """Each test's row from the most recent earlier report at the same scale."""
+        found: dict[str, Any] = {}
+        for path in sorted(folder.glob("faults-*.json"), reverse=True):
+            earlier = json.loads(path.read_text())
+            if earlier.get("scale", {}).get("name") != self.scale.name:
+                continue
+            for row in earlier.get("rows", []):
+                found.setdefault(row["test"], {**row, "report": path.name})
+        return found
+
     def _compare(self) -> None:
-        if not self.previous:
-            return
-        before = {r["test"]: r for r in self.previous.get("rows", [])}
         rows = []
         for row in self.rows:
-            last = before.get(row["test"])
-            if last:
-                rows.append({"test": row["test"], **{
-                    c: f"{row.get(c)} (was {last.get(c)})" for c in COMPARED}})
+            last = (self.previous or {}).get(row["test"])
+            if last and any(c in row for c in COMPARED):
+                rows.append({"test": row["test"], "last report": last["report"], **{
+                    c: f"{row.get(c, '-')} (was {last.get(c, '-')})" for c in COMPARED
+                    if c in row}})
         if rows:
-            print(f"\nAgainst the last run (scale {self.previous['scale']['name']})")
-            print_table(rows, ["test", *COMPARED])
+            print(f"\nAgainst each test's last run at scale {self.scale.name}")
+            print_table(_filled(rows, ["test", *COMPARED, "last report"]),
+                        ["test", *COMPARED, "last report"])
+
+
+def _filled(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
+    return [{c: "-" if row.get(c) is None else row[c] for c in columns} for row in rows]

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import redis.exceptions
 import structlog
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -132,6 +132,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         headers = {k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")}
         return problem_response(e.status, e.reason, e.text or e.reason, headers=headers)
+    except http_exceptions.BadHttpMessage as e:
+        # Raised while a view reads the body (e.g. a malformed multipart part header).
+        return problem_response(400, "Malformed request", f"The request is malformed: {e.message}")
     except _REDIS_UNAVAILABLE as e:
         log.warning("redis_unavailable", error=repr(e), path=request.path)
         return problem_response(503, "Service unavailable",

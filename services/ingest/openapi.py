@@ -209,8 +209,18 @@ def _json(name: str, description: str, **headers: str) -> dict[str, Any]:
     return response
 
 
-def _body(name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+def _body(name: str, example: Schema | None = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": _ref(name)}
+    if example is not None:
+        media["example"] = example
+    return {"required": True, "content": {"application/json": media}}
+
+
+_INCIDENT_EXAMPLE: Schema = {
+    "author": "S06", "pupil": "P0001", "occurred_at": "2024-11-27T10:15:00Z",
+    "description": "Bruise on left forearm noticed at morning register.",
+    "categories": ["cause-for-concern/injury-bruise"],
+    "body_map": [{"view": "front", "region": "left forearm", "note": "about 3 cm"}]}
 
 
 def _param(name: str) -> dict[str, Any]:
@@ -277,7 +287,8 @@ def _paths() -> dict[str, Any]:
                 **_problems(*_ALWAYS)}}},
         "/v1/incidents": {"post": {
             "summary": "Record an incident; durable (with its alert event) before the 201.",
-            "security": _API, "parameters": [_IDEMPOTENCY], "requestBody": _body("NewIncident"),
+            "security": _API, "parameters": [_IDEMPOTENCY],
+            "requestBody": _body("NewIncident", _INCIDENT_EXAMPLE),
             "responses": {
                 "201": _json("Incident", "Recorded.", Location="/v1/incidents/{id}"),
                 "200": _json("Incident", "Idempotent replay: recorded earlier with this key.",
@@ -296,7 +307,8 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Append an action (follow-up); the only way a record changes.",
                 "security": _API, "parameters": [*incident, _IDEMPOTENCY],
-                "requestBody": _body("NewAction"),
+                "requestBody": _body("NewAction", {"author": "S06",
+                                                    "description": "Spoke to parent at pick-up."}),
                 "responses": {"201": _json("Action", "Recorded."),
                               "200": _json("Action", "Idempotent replay.",
                                            **{"Idempotent-Replayed": "true"}),

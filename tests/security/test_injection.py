@@ -4,6 +4,7 @@ free text is stored verbatim, identifiers are simply unknown, and no extra rows 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +31,19 @@ TABLES = ("incidents", "actions", "staff", "pupils", "classes", "alerts", "api_k
           "staff_credentials", "incident_agencies", "body_map_marks")
 
 
+async def _each_payload(check: Callable[..., Awaitable[None]], *args: Any) -> None:
+    for payload in INJECTIONS + UNSTORABLE:
+        await check(*args, payload)
+
+
+async def _post_json(client: Any, path: str, body: dict[str, Any],
+                     headers: dict[str, str]) -> Any:
+    """JSON text even for a lone surrogate (json.dumps escapes it; aiohttp's json= would not
+    encode it at all)."""
+    return await client.post(path, data=json.dumps(body),
+                             headers={**headers, "Content-Type": "application/json"})
+
+
 async def _counts(world: World) -> dict[str, int]:
     return {t: await world.count(t) for t in TABLES}
 
@@ -49,8 +63,7 @@ def _incident_variants(s: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def test_incident_and_action_fields(world: World) -> None:
-    for payload in INJECTIONS + UNSTORABLE:
-        await _incident_and_action_fields(world, payload)
+    await _each_payload(_incident_and_action_fields, world)
 
 
 async def _incident_and_action_fields(world: World, payload: str) -> None:
@@ -58,12 +71,11 @@ async def _incident_and_action_fields(world: World, payload: str) -> None:
     before = await _counts(world)
     created = 0
     for field, body in _incident_variants(payload):
-        r = await world.ingest.post("/v1/incidents", data=_dumps(body),
-                                    headers={**home.headers, "Content-Type": "application/json"})
+        r = await _post_json(world.ingest, "/v1/incidents", body, home.headers)
         assert r.status < 500, (field, r.status, await r.text())
         if r.status == 201:
             created += 1
-            stored = await (await world.ingest.get((r.headers["Location"]),
+            stored = await (await world.ingest.get(r.headers["Location"],
                                                    headers=home.headers)).json()
             assert field in ("description", "agencies", "body_map"), field
             assert payload in (stored["description"], *stored["agencies"],
@@ -71,8 +83,8 @@ async def _incident_and_action_fields(world: World, payload: str) -> None:
     ordinary = home.incidents["ordinary"]
     for body in ({"author": "S06", "description": payload}, {"author": payload, "description": "x"},
                  {"author": "S06", "description": "x", "alert_staff": [payload]}):
-        r = await world.ingest.post(f"/v1/incidents/{ordinary}/actions", data=_dumps(body),
-                                    headers={**home.headers, "Content-Type": "application/json"})
+        r = await _post_json(world.ingest, f"/v1/incidents/{ordinary}/actions", body,
+                             home.headers)
         assert r.status < 500, (body, r.status)
         if r.status == 201:
             assert (await r.json())["description"] == payload
@@ -85,15 +97,8 @@ async def _incident_and_action_fields(world: World, payload: str) -> None:
         {t: before[t] for t in ("staff", "pupils", "classes", "api_keys", "alerts")}
 
 
-def _dumps(body: dict[str, Any]) -> str:
-    """JSON text even for a lone surrogate (json.dumps escapes it; aiohttp's json= would not
-    encode it at all)."""
-    return json.dumps(body)
-
-
 async def test_roster_fields(world: World) -> None:
-    for payload in INJECTIONS + UNSTORABLE:
-        await _roster_fields(world, payload)
+    await _each_payload(_roster_fields, world)
 
 
 async def _roster_fields(world: World, payload: str) -> None:
@@ -106,7 +111,7 @@ async def _roster_fields(world: World, payload: str) -> None:
     for section, index, key in paths:
         data = roster()
         data[section][index][key] = payload
-        r = await world.ingest.put(f"/v1/schools/{home.id}/roster", data=_dumps(data),
+        r = await world.ingest.put(f"/v1/schools/{home.id}/roster", data=json.dumps(data),
                                    headers={**ADMIN, "Content-Type": "application/json"})
         assert r.status < 500, (section, key, r.status, await r.text())
         if r.status == 200 and key in ("first_name", "last_name", "name"):
@@ -123,8 +128,7 @@ async def _roster_fields(world: World, payload: str) -> None:
 
 
 async def test_login_and_reset_fields(world: World) -> None:
-    for payload in INJECTIONS + UNSTORABLE:
-        await _login_and_reset_fields(world, payload)
+    await _each_payload(_login_and_reset_fields, world)
 
 
 async def _login_and_reset_fields(world: World, payload: str) -> None:
@@ -148,9 +152,7 @@ async def _login_and_reset_fields(world: World, payload: str) -> None:
 
 
 async def test_path_and_status_fields(world: World) -> None:
-    teacher = await world.browser("S06")
-    for payload in INJECTIONS + UNSTORABLE:
-        await _path_and_status_fields(world, teacher, payload)
+    await _each_payload(_path_and_status_fields, world, await world.browser("S06"))
 
 
 async def _path_and_status_fields(world: World, teacher: Browser, payload: str) -> None:
@@ -163,8 +165,8 @@ async def _path_and_status_fields(world: World, teacher: Browser, payload: str) 
     r = await world.notifier.get(f"/v1/staff/{segment}/alerts", headers=home.headers)
     assert r.status == 404, r.status
     alert = home.alerts[("ordinary", "S08")]
-    r = await world.notifier.post(f"/v1/alerts/{alert}/read", data=_dumps({"staff": payload}),
-                                  headers={**home.headers, "Content-Type": "application/json"})
+    r = await _post_json(world.notifier, f"/v1/alerts/{alert}/read", {"staff": payload},
+                         home.headers)
     assert r.status in (404, 422), r.status
     r = await teacher.request("DELETE", f"/v1/staff/{segment}/totp/{alert}")
     assert r.status in (403, 404), r.status

@@ -145,8 +145,9 @@ class Reporter:
 
 def _wait(attempt: Attempt, attempt_no: int) -> float:
     if attempt.status in SHED and attempt.retry_after and attempt.retry_after.isdigit():
-        return float(attempt.retry_after) + random.uniform(0, 0.2)  # jitter: no thundering herd
-    return min(2.0, 0.1 * 2 ** attempt_no) * random.uniform(0.5, 1.0)
+        return float(attempt.retry_after) + random.uniform(0, 0.5)  # jitter: no thundering herd
+    # No answer: exponential backoff with jitter, so a struggling server is not hammered.
+    return min(8.0, 0.25 * 2 ** attempt_no) * random.uniform(0.5, 1.0)
 
 
 def attempt_figures(attempts: list[Attempt]) -> dict[str, object]:

@@ -96,3 +96,36 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
+
+
+@dataclass
+class LoopLag:
+    """How late the client's own event loop wakes up: when it is late, the client's answer
+    times include its own delay, not only the server's."""
+
+    every: float = 0.05
+    lags: list[float] = field(default_factory=list)
+
+    async def run(self) -> None:
+        while True:
+            due = time.monotonic() + self.every
+            await asyncio.sleep(self.every)
+            self.lags.append(time.monotonic() - due)
+
+    def figures(self) -> dict[str, float]:
+        return {"client_lag_p99_ms": round(percentile(self.lags, 99) * 1000, 1),
+                "client_lag_max_ms": round(max(self.lags, default=0.0) * 1000, 1)}
+
+
+def server_view(metrics_text: str) -> dict[str, Any]:
+    """From ingest's /metrics: API requests its handlers took over 1 s, and sheds by reason."""
+    over, total, shed = 0.0, 0.0, {}
+    for line in metrics_text.splitlines():
+        if line.startswith('beacon_ingest_request_seconds_bucket{le="1.0"}'):
+            over -= float(line.split()[-1])
+        elif line.startswith("beacon_ingest_request_seconds_count"):
+            total = float(line.split()[-1])
+        elif line.startswith("beacon_ingest_shed_total{"):
+            shed[line.split('"')[1]] = int(float(line.split()[-1]))
+    return {"server_requests": int(total), "server_over_1s": int(total + over),
+            "server_shed": shed}

@@ -19,7 +19,8 @@ from tests.faults.scale import Scale
 FAULT_COLUMNS = ["test", "seconds", "requests", "acked", "stored", "shed", "no_answer",
                  "in_doubt", "timed_out", "5xx", "max_ms", "alerts", "delivered", "missing",
                  "failed", "dups", "leased", "drain_s"]
-OVERLOAD_COLUMNS = ["offered/s", "sent", "accepted", "shed", "p50_ms", "p99_ms", "max_ms",
+OVERLOAD_COLUMNS = ["offered/s", "sent", "accepted", "shed", "timed_out", "p50_ms", "p99_ms",
+                    "max_ms", "client_lag_max_ms", "server_over_1s",
                     "rss_ingest_mb", "rss_worker_mb", "rss_notifier_mb", "emails/s",
                     "backlog_peak", "drain_s", "urgent_p50_s", "urgent_p99_s",
                     "routine_p50_s", "routine_p99_s", "urgent_resolved_p99_s",

@@ -21,10 +21,12 @@ from tests.faults.books import read_books, wait_settled
 from tests.faults.client import Reporter, attempt_figures
 from tests.faults.overload import (
     BacklogWatch,
+    LoopLag,
     answer_figures,
     delivery_latency,
     peak_rss_mb,
     read_counter,
+    server_view,
 )
 from tests.faults.pipeline import Pipeline, http_client, running
 from tests.faults.report import FaultReport
@@ -60,7 +62,8 @@ async def test_overload(env: dict[str, str], scale: Scale, fault_report: FaultRe
                                   "alerts": books.alert_rows, "delivered": books.delivered,
                                   "missing": len(books.missing), "dups": 0,
                                   "drain_s": row["drain_s"]},
-                     client=run["client"], books=books.figures(), settled=run["settled"])
+                     client=run["client"], books=books.figures(), settled=run["settled"],
+                     overload=row)
 
     assert not run["settled"].get("timed_out"), f"backlog never drained: {run['settled']}"
     assert not books.problems(), books.problems()
@@ -88,23 +91,31 @@ async def overload_run(pipeline: Pipeline, http: Any, scale: Scale) -> dict[str,
     await wait_settled(pipeline.database_url, ids, scale.drain_timeout)
 
     burst = [pipeline.reporter(http, key) for _, key in schools]
-    watch = BacklogWatch(pipeline.database_url, ids)
-    watcher = asyncio.create_task(watch.run())
+    watch, lag = BacklogWatch(pipeline.database_url, ids), LoopLag()
+    watchers = [asyncio.create_task(watch.run()), asyncio.create_task(lag.run())]
     started = time.time()
-    await open_loop(scale.overload_rate, scale.overload_seconds,
-                    lambda i: burst[i % SCHOOLS].submit(i))
-    drain, settled = await wait_settled(pipeline.database_url, ids, scale.drain_timeout)
-    watcher.cancel()
+    try:
+        await open_loop(scale.overload_rate, scale.overload_seconds,
+                        lambda i: burst[i % SCHOOLS].submit(i))
+        async with http.get(f"{pipeline.ingest_url}/metrics") as r:
+            server = server_view(await r.text())
+        drain, settled = await wait_settled(pipeline.database_url, ids, scale.drain_timeout)
+        drained = time.time()
+    finally:
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
 
     after = pipeline.reporter(http, schools[0][1])
     await open_loop(PROBE_RATE, scale.probe_seconds, after.submit)
     await wait_settled(pipeline.database_url, ids, scale.drain_timeout)
     return {"schools": ids, "settled": settled, "drain_s": drain, "started": started,
-            "ended_drain": time.time() - 0.0, "backlog_peak": watch.peak,
+            "drained": drained, "backlog_peak": watch.peak,
             "outcomes": _acked(before, *burst, after), "burst_outcomes": _acked(*burst),
             "probes": {"before": _acked(before), "after": _acked(after)},
             "attempts": [a for r in burst for a in r.attempts],
-            "client": attempt_figures([a for r in burst for a in r.attempts])}
+            "client": {**attempt_figures([a for r in burst for a in r.attempts]),
+                       **lag.figures(), **server}}
 
 
 def _acked(*reporters: Reporter) -> dict[str, Any]:
@@ -115,12 +126,14 @@ def overload_row(scale: Scale, run: dict[str, Any], rss: dict[str, float],
                  accepted: list[tuple[float, str]],
                  burst: dict[str, list[float]]) -> dict[str, Any]:
     client = run["client"]
-    window = [t for t, _ in accepted if run["started"] <= t <= run["ended_drain"]]
+    window = [t for t, _ in accepted if run["started"] <= t <= run["drained"]]
     span = (max(window) - min(window)) if len(window) > 1 else float("nan")
     return {
         "offered/s": scale.overload_rate, "sent": client["requests"],
         "accepted": client["statuses"].get("201", 0), "shed": client["shed"],
-        **answer_figures(run["attempts"]),
+        "timed_out": client["timed_out"], **answer_figures(run["attempts"]),
+        "client_lag_max_ms": client["client_lag_max_ms"],
+        "server_over_1s": client["server_over_1s"],
         "rss_ingest_mb": rss.get("ingest"), "rss_worker_mb": rss.get("worker"),
         "rss_notifier_mb": rss.get("notifier"),
         "emails/s": round(len(window) / span, 1) if span == span and span > 0 else None,

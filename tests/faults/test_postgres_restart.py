@@ -50,4 +50,5 @@ async def test_postgres_restart(fault_env: dict[str, str], relay: FaultyRelay,
     # Away: refused fast and honestly. Never a hang, never a dropped connection, never a 500.
     assert outcome.client["timed_out"] == outcome.client["no_answer"] == 0, outcome.client
     assert shed, "no request was refused: the outage never reached ingest"
-    assert set(outcome.client["statuses"]) <= {"201", "200", "503"}, outcome.client
+    # 429: the retries of everything refused meanwhile can exceed the key's burst allowance.
+    assert set(outcome.client["statuses"]) <= {"201", "200", "503", "429"}, outcome.client

@@ -8,10 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-
-import urllib.request
 
 LOG_DIR = Path(os.environ.get("BEACON_TEST_LOGS", "/tmp/beacon-test-logs"))
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+
+def _staff(sid: str, first: str, last: str, initials: str, *roles: str) -> dict[str, Any]:
+    return {"id": sid, "first_name": first, "last_name": last, "initials": initials,
+            "roles": list(roles)}
+
+
 STAFF: list[dict[str, Any]] = [
-    {"id": "S01", "first_name": "Ada", "last_name": "Head", "initials": "AH", "roles": ["head", "slt"]},
-    {"id": "S02", "first_name": "Ben", "last_name": "Senior", "initials": "BS", "roles": ["slt"]},
-    {"id": "S03", "first_name": "Cara", "last_name": "Pastoral", "initials": "CP", "roles": ["pastoral"]},
-    {"id": "S04", "first_name": "Dan", "last_name": "Lead", "initials": "DL", "roles": ["dsl", "teacher"]},
-    {"id": "S05", "first_name": "Eve", "last_name": "Deputy", "initials": "ED", "roles": ["deputy_dsl"]},
-    {"id": "S06", "first_name": "Finn", "last_name": "Teacher", "initials": "FT", "roles": ["teacher"]},
-    {"id": "S07", "first_name": "Gail", "last_name": "Teacher", "initials": "GT", "roles": ["teacher"]},
-    {"id": "S08", "first_name": "Hal", "last_name": "Assistant", "initials": "HA", "roles": ["teaching_assistant"]},
-    {"id": "S09", "first_name": "Ida", "last_name": "Admin", "initials": "IA", "roles": ["admin"]},
+    _staff("S01", "Ada", "Head", "AH", "head", "slt"),
+    _staff("S02", "Ben", "Senior", "BS", "slt"),
+    _staff("S03", "Cara", "Pastoral", "CP", "pastoral"),
+    _staff("S04", "Dan", "Lead", "DL", "dsl", "teacher"),
+    _staff("S05", "Eve", "Deputy", "ED", "deputy_dsl"),
+    _staff("S06", "Finn", "Teacher", "FT", "teacher"),
+    _staff("S07", "Gail", "Teacher", "GT", "teacher"),
+    _staff("S08", "Hal", "Assistant", "HA", "teaching_assistant"),
+    _staff("S09", "Ida", "Admin", "IA", "admin"),
 ]
 for s in STAFF:
     s["email"] = f"{s['first_name'].lower()}.{s['last_name'].lower()}@school.example"

@@ -35,7 +35,7 @@ async def test_reset_page_escapes_the_token(client):
     assert '"><img' not in html and "&#34;&gt;&lt;img" in html
 
 
-@pytest.mark.parametrize("path", ["/home", "/enrol", "/elevate"])
+@pytest.mark.parametrize("path", ["/home", "/enrol", "/elevate", "/alerts/some-alert-id"])
 async def test_signed_in_pages_send_strangers_to_login(client, path):
     response = await client.get(path, allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/login"

@@ -43,6 +43,9 @@ def add_pages(app: web.Application) -> None:
     r.add_get("/home", signed_in_page("home.html"))
     r.add_get("/enrol", signed_in_page("enrol.html", allow_enrol_only=True))
     r.add_get("/elevate", signed_in_page("elevate.html"))
+    # Where alert emails link to ({BEACON_BASE_URL}/alerts/{id}): sign in first, then home,
+    # until the "my alerts" page exists.
+    r.add_get("/alerts/{alert_id}", signed_in_page("home.html"))
     r.add_static("/static/staff/", _HERE / "static", append_version=False)
 
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 from aiohttp import web
 
-from services.ingest import actions, admin, alert_rules, files, incidents, openapi
+from services.ingest import access_settings, actions, admin, alert_rules, files, incidents, openapi
 from services.ingest.backpressure import InFlight, RateLimiter, measure
 from services.ingest.context import INGEST, Ingest
 from services.ingest.doorbell import Doorbell
@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app[openapi.DOCUMENT] = openapi.document()
     _routes(app)
     alert_rules.add_routes(app)
+    access_settings.add_routes(app)
     staff_routes.add_routes(app, StaffConfig.from_settings(settings),
                             api_keys=app[INGEST].api_keys)
     return app

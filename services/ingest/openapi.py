@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.ingest import access_settings
 from services.ingest import validation as v
 from services.ingest.idempotency import HEADER, MAX_KEY_LENGTH
 from services.ingest.staff import openapi as staff
@@ -360,7 +361,8 @@ def document() -> dict[str, Any]:
                  "description": "Incidents and actions from staff and other apps. Staff, "
                  "pupils and classes are named by the school's own (MIS) ids. Every /v1 "
                  "endpoint but the admin ones takes an API key or a staff session."},
-        "paths": {**_paths(), **staff.paths()},
+        "paths": {**_paths(), **access_settings.openapi_paths(_problems),
+                  **staff.paths()},
         "components": {"schemas": {**SCHEMAS, **staff.SCHEMAS}, "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
                        "description": "A school's API key."},

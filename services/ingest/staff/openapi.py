@@ -152,4 +152,7 @@ def paths() -> dict[str, Any]:
            for p in ("/login", "/reset", "/home", "/enrol", "/elevate")},
         "/reset/{token}": {"get": {"summary": "HTML page.", "security": [],
                                    "parameters": [_path("token")], "responses": _HTML}},
+        "/alerts/{alert_id}": {"get": {
+            "summary": "Where alert emails link: sign in, then the staff home page.",
+            "security": [], "parameters": [_path("alert_id")], "responses": _HTML}},
     }

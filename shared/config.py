@@ -53,7 +53,7 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
-    send_max_attempts: int = 8
+    send_max_attempts: int = 30
     escalation_seconds: float = 900.0
     log_level: str = "INFO"
     # Staff sessions end after this long without a request (a school may set its own).
@@ -91,7 +91,7 @@ class Settings:
             smtp_username=e.get("SMTP_USERNAME", ""),
             smtp_password=e.get("SMTP_PASSWORD", ""),
             smtp_starttls=r.flag("SMTP_STARTTLS", False),
-            send_max_attempts=r.number("SEND_MAX_ATTEMPTS", int, 8, minimum=1),
+            send_max_attempts=r.number("SEND_MAX_ATTEMPTS", int, 30, minimum=1),
             escalation_seconds=r.number("ESCALATION_SECONDS", float, 900.0, minimum=1),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             session_idle_seconds=r.number("BEACON_SESSION_IDLE_SECONDS", int, 600, minimum=1,

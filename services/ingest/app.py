@@ -1,6 +1,6 @@
 """The ingest service: where staff and other apps post incidents and actions.
 
-    request -> measure -> problems -> shed_when_full -> view -> one SQL statement -> 201
+    request -> measure -> shed_when_full -> problems -> view -> one SQL statement -> 201
                                                                  -> doorbell (arq job)
 
 Staff sign in here too (services/ingest/staff: sessions, authenticators, pages); every /v1
@@ -16,7 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ingest import access_settings, actions, admin, alert_rules, files, incidents, openapi
-from services.ingest.backpressure import InFlight, RateLimiter, measure
+from services.ingest.backpressure import Admission, QueueDelay, RateLimiter, measure
 from services.ingest.context import INGEST, Ingest
 from services.ingest.doorbell import Doorbell
 from services.ingest.incident_queries import STATEMENT_TIMEOUT
@@ -30,11 +30,13 @@ from shared.web import METRICS, PG, REDIS, SETTINGS, base_app
 def create_app(settings: Settings) -> web.Application:
     app = base_app(settings)
     metrics = IngestMetrics.register(app[METRICS])
-    app[INGEST] = Ingest(settings=settings, metrics=metrics,
+    delay = QueueDelay(settings.ingest_queue_delay_target)
+    app[INGEST] = Ingest(settings=settings, metrics=metrics, queue_delay=delay,
                          limiter=RateLimiter(settings.api_key_rate, metrics))
-    app.middlewares.insert(0, measure(metrics))
-    app.middlewares.insert(0, refresh_on_scrape(metrics))
-    app.middlewares.append(InFlight(settings.ingest_max_in_flight, metrics).middleware())
+    admission = Admission(settings.ingest_max_in_flight, settings.db_pool_size, delay, metrics)
+    # The door stands outside the problem middleware: a refusal is pre-rendered bytes, and
+    # nothing past measuring it runs for a request that will not be served.
+    app.middlewares[:0] = [refresh_on_scrape(metrics), measure(metrics), admission.middleware()]
     app.cleanup_ctx.insert(0, _pool)  # before base_app's, which then leaves PG to us
     app.cleanup_ctx.append(_doorbell)
     app[openapi.DOCUMENT] = openapi.document()

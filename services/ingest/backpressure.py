@@ -1,6 +1,11 @@
 """Backpressure: refuse fast and honestly instead of queueing without bound.
 
-- At most `ingest_max_in_flight` API requests are served at once; the next gets 503 at once.
+- At most `ingest_max_in_flight` API requests are served at once; the next gets 503 at once,
+  before its body is read, from pre-rendered bytes: under overload the refusals are most of
+  the traffic, so each must cost as little as possible.
+- While requests stand in a queue for a database connection (QueueDelay: CoDel's test, on the
+  wait for the pool), only as many are admitted as there are connections; the rest get 503 at
+  once instead of waiting their turn and then being refused or answered late.
 - A request waits at most `db_acquire_timeout` for a database connection, then gets 503.
 - Each API key has a token bucket (rate/s, burst 2x); over it, 429.
 Health, readiness and metrics are never shed: operators must see an overloaded service.
@@ -8,6 +13,7 @@ Health, readiness and metrics are never shed: operators must see an overloaded s
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -18,30 +24,87 @@ import asyncpg
 from aiohttp import web
 
 from services.ingest.metrics import IngestMetrics
-from shared.problems import Overloaded, RateLimited
+from shared.problems import PROBLEM_JSON, Overloaded, RateLimited
 
 API_PREFIX = "/v1/"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+Clock = Callable[[], float]
+
+# The door's refusal, rendered once: the same problem+json problem_middleware would write.
+SHED_BODY = json.dumps({"type": "about:blank", "title": Overloaded.title, "status": 503,
+                        "detail": "The service is at capacity; retry shortly."}).encode()
+SHED_RETRY_AFTER = "1"
 
 
-class InFlight:
-    """Counts API requests being served; refuses past the limit."""
+def shed_response() -> web.Response:
+    return web.Response(body=SHED_BODY, status=503, content_type=PROBLEM_JSON,
+                        headers={"Retry-After": SHED_RETRY_AFTER})
 
-    def __init__(self, limit: int, metrics: IngestMetrics) -> None:
+
+class QueueDelay:
+    """CoDel's test for a standing queue, on the wait for a database connection.
+
+    A queue that forms and drains is fine; one that stands is not. If even the shortest wait
+    in an `interval` exceeded `target`, requests arrive faster than the pool serves them (or
+    the event loop is too busy to hand connections over): the queue is standing until a window
+    sees a short wait. The verdict lapses one interval after the last window closed, so a door
+    that admits nobody cannot stay shut for want of new measurements. target 0 disables it.
+    """
+
+    def __init__(self, target: float, interval: float = 0.1,
+                 clock: Clock = time.monotonic) -> None:
+        self.target = target
+        self.interval = interval
+        self.clock = clock
+        self._window_ends = clock() + interval
+        self._shortest = math.inf
+        self._standing_until = -math.inf
+
+    def observe(self, waited: float) -> None:
+        now = self.clock()
+        self._shortest = min(self._shortest, waited)
+        if now < self._window_ends:
+            return
+        standing = 0 < self.target < self._shortest
+        self._standing_until = now + self.interval if standing else -math.inf
+        self._shortest = math.inf
+        self._window_ends = now + self.interval
+
+    def standing(self) -> bool:
+        return self.clock() < self._standing_until
+
+
+class Admission:
+    """Counts API requests being served; refuses at the door past `limit`, or past
+    `pool_size` while the queue for a database connection stands."""
+
+    def __init__(self, limit: int, pool_size: int, delay: QueueDelay,
+                 metrics: IngestMetrics) -> None:
         self.limit = limit
+        self.pool_size = pool_size
+        self.delay = delay
         self.count = 0
-        self.metrics = metrics
         metrics.in_flight.set_function(lambda: self.count)
+        self._full = metrics.shed.labels("in_flight")
+        self._queueing = metrics.shed.labels("queue_delay")
+
+    def admits(self) -> bool:
+        if self.count >= self.limit:
+            self._full.inc()
+            return False
+        if self.count >= self.pool_size and self.delay.standing():
+            self._queueing.inc()
+            return False
+        return True
 
     def middleware(self) -> Middleware:
         @web.middleware
         async def shed_when_full(request: web.Request, handler: Handler) -> web.StreamResponse:
             if not request.path.startswith(API_PREFIX):
                 return await handler(request)
-            if self.count >= self.limit:
-                self.metrics.shed.labels("in_flight").inc()
-                raise Overloaded("Too many requests in progress; retry shortly.")
+            if not self.admits():
+                return shed_response()
             self.count += 1
             try:
                 return await handler(request)
@@ -91,13 +154,16 @@ class RateLimiter:
 
 
 @asynccontextmanager
-async def connection(pool: asyncpg.Pool, wait: float,
-                     metrics: IngestMetrics) -> AsyncIterator[asyncpg.Connection]:
+async def connection(pool: asyncpg.Pool, wait: float, metrics: IngestMetrics,
+                     delay: QueueDelay) -> AsyncIterator[asyncpg.Connection]:
+    started = time.monotonic()
     try:
         conn = await pool.acquire(timeout=wait)
     except TimeoutError:
+        delay.observe(time.monotonic() - started)
         metrics.shed.labels("db_acquire").inc()
         raise Overloaded("All database connections are busy; retry shortly.") from None
+    delay.observe(time.monotonic() - started)
     try:
         yield conn
     finally:

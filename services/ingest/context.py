@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ingest import backpressure
-from services.ingest.backpressure import RateLimiter
+from services.ingest.backpressure import QueueDelay, RateLimiter
 from services.ingest.doorbell import Doorbell
 from services.ingest.metrics import IngestMetrics
 from services.ingest.staff import auth
@@ -33,6 +33,7 @@ class Ingest:
     settings: Settings
     metrics: IngestMetrics
     limiter: RateLimiter
+    queue_delay: QueueDelay
     api_keys: ApiKeyCache = field(default_factory=ApiKeyCache)
     doorbell: Doorbell | None = None  # built at startup, once Redis and PostgreSQL exist
 
@@ -84,7 +85,7 @@ async def session_author(request: web.Request, who: Caller, body: object,
 async def database(request: web.Request) -> AsyncIterator[asyncpg.Connection]:
     ingest = request.app[INGEST]
     async with backpressure.connection(request.app[PG], ingest.settings.db_acquire_timeout,
-                                       ingest.metrics) as conn:
+                                       ingest.metrics, ingest.queue_delay) as conn:
         yield conn
 
 

@@ -3,8 +3,8 @@
 The outbox row is durable before the 201, so ringing is best effort by design: when Redis is
 away the request still succeeds and the worker's relay rings for any event not marked here
 within a second. Rings are batched by one background task: a batch goes to Redis as one
-pipeline of the same atomic "enqueue unless queued or finished" step arq's `enqueue_job`
-performs (same keys, same payload, same serializer), then is marked in one UPDATE. Per-request
+pipeline (queue.enqueue_resolve_many: the same atomic "enqueue unless queued or finished" step
+arq's `enqueue_job` performs), then is marked in one UPDATE. Per-request
 arq enqueues (three round trips each) were the largest cost on the hot path.
 
 Pending rings are bounded: past MAX_PENDING they are left to the relay, so a slow Redis never
@@ -19,8 +19,6 @@ import time
 import asyncpg
 import structlog
 from arq.connections import ArqRedis
-from arq.constants import job_key_prefix, result_key_prefix
-from arq.jobs import serialize_job
 from redis.exceptions import RedisError
 
 from shared import queue
@@ -31,14 +29,6 @@ ENQUEUE_TIMEOUT = 2.0
 MAX_PENDING = 10_000
 # After a Redis failure, stop ringing for a moment: the relay covers the gap.
 PAUSE_AFTER_FAILURE = 1.0
-
-# arq's enqueue_job, as one atomic step: refuse while the job or its result exists.
-_ENQUEUE = """
-if redis.call('exists', KEYS[1], KEYS[2]) > 0 then return 0 end
-redis.call('psetex', KEYS[1], ARGV[2], ARGV[1])
-redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
-return 1
-"""
 
 _MARK = """
 UPDATE alert_events
@@ -52,7 +42,6 @@ class Doorbell:
     def __init__(self, redis: ArqRedis, pool: asyncpg.Pool) -> None:
         self.redis = redis
         self.pool = pool
-        self._script = redis.register_script(_ENQUEUE)
         self._pending: list[int] = []
         self._wake = asyncio.Event()
         self._paused_until = 0.0
@@ -89,16 +78,4 @@ class Doorbell:
 
     async def _enqueue(self, batch: list[int]) -> list[int]:
         """Returns the events newly queued; the rest were already queued or finished."""
-        now_ms = int(time.time() * 1000)
-        expires_ms = self.redis.expires_extra_ms
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id in batch:
-                job_id = queue.resolve_job_id(event_id)
-                payload = serialize_job(queue.RESOLVE_EVENT, (event_id,), {}, None, now_ms,
-                                        serializer=queue.serialize)
-                await self._script(
-                    keys=[job_key_prefix + job_id, result_key_prefix + job_id,
-                          queue.WORKER_QUEUE],
-                    args=[payload, expires_ms, now_ms, job_id], client=pipe)
-            results = await pipe.execute()
-        return [e for e, queued in zip(batch, results, strict=True) if queued == 1]
+        return await queue.enqueue_resolve_many(self.redis, batch)

@@ -14,7 +14,6 @@ from arq import Retry
 
 from services.worker import recipients
 from services.worker.failures import TRANSIENT_ERRORS, backoff
-from shared import queue
 
 log = structlog.get_logger(__name__)
 
@@ -22,13 +21,13 @@ log = structlog.get_logger(__name__)
 async def resolve_event(ctx: dict[str, Any], event_id: int) -> int:
     """Returns the number of alerts created (0 on a re-run)."""
     try:
-        async with ctx["pg"].acquire() as conn, conn.transaction():
+        async with ctx["pg"].acquire() as conn:
             result = await recipients.resolve(conn, event_id)
         if not result.found:
             log.warning("event_not_found", event_id=event_id)
             return 0
         # After commit: the notifier must find the alerts when it wakes.
-        await queue.enqueue_deliver(ctx["redis"], event_id)
+        await ctx["notifier_bell"].ring(event_id)
     except TRANSIENT_ERRORS as e:
         delay = backoff(ctx.get("job_try", 1))
         log.warning("resolve_retry", event_id=event_id, error=repr(e), retry_in=round(delay, 2))

@@ -14,6 +14,7 @@ import time
 import warnings
 from typing import Any
 
+import asyncpg
 import structlog
 from arq import Worker
 from arq.worker import func
@@ -22,7 +23,8 @@ from services.worker import background, escalation, relay
 from services.worker.failures import TRANSIENT_ERRORS
 from services.worker.health import HEALTH_INTERVAL_SECONDS, HEALTH_KEY
 from services.worker.jobs import resolve_event
-from shared import database, queue
+from services.worker.notifier_bell import NotifierBell
+from shared import queue
 from shared.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -69,10 +71,24 @@ def build_worker(settings: Settings, background_loops: bool = False, **overrides
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     if "pg" not in ctx:
-        ctx["pg"] = await database.create_pool(settings.database_url, settings.db_pool_size)
+        ctx["pg"] = await _pool(settings)
         ctx["owns_pg"] = True
+    ctx["notifier_bell"] = NotifierBell(ctx["redis"])
     await queue.warn_if_redis_unsafe(ctx["redis"])
     ctx["tasks"] = _start_loops(ctx) if ctx.get("background_loops") else []
+
+
+async def _pool(settings: Settings) -> asyncpg.Pool:
+    """No session reset on release: the worker never changes session state (no SET, LISTEN or
+    session advisory locks) and asyncpg still rolls back an open transaction, so the default
+    RESET query would be one more round trip per event."""
+    return await asyncpg.create_pool(settings.database_url, min_size=1,
+                                     max_size=settings.db_pool_size, command_timeout=30,
+                                     reset=_keep_session)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    return None
 
 
 def _start_loops(ctx: dict[str, Any]) -> list[asyncio.Task[None]]:

@@ -66,7 +66,7 @@ async def relay_once(pool: asyncpg.Pool, redis: ArqRedis, new_grace: float = NEW
     rung = enqueued = 0
     for _ in range(MAX_BATCHES):
         ids = [r["id"] for r in await pool.fetch(_PENDING, new_grace, stale_seconds, BATCH)]
-        fresh = [i for i in ids if await queue.enqueue_resolve(redis, i)]
+        fresh = await queue.enqueue_resolve_many(redis, ids)
         if ids:
             await pool.execute(_MARK_RUNG, ids, fresh)
         rung, enqueued = rung + len(ids), enqueued + len(fresh)
@@ -81,6 +81,5 @@ async def relay_once(pool: asyncpg.Pool, redis: ArqRedis, new_grace: float = NEW
 async def ring_notifier(pool: asyncpg.Pool, redis: ArqRedis,
                         stale_seconds: float = DELIVER_STALE_SECONDS) -> int:
     rows = await pool.fetch(_UNDELIVERED, stale_seconds, DELIVER_BATCH)
-    for row in rows:
-        await queue.enqueue_deliver(redis, row["event_id"])
+    await queue.enqueue_deliver_many(redis, [row["event_id"] for row in rows])
     return len(rows)

@@ -64,13 +64,13 @@ async def test_relay_rings_restricted_events_first_in_batches(pg, redis, school,
                  for _ in range(3)]
         urgent = (await record_incident(conn, school, "S09", "P0001", ["safeguarding"]))[1]
     order = []
-    real_enqueue = queue.enqueue_resolve
+    real_enqueue = queue.enqueue_resolve_many
 
-    async def spy(redis_, event_id):
-        order.append(event_id)
-        return await real_enqueue(redis_, event_id)
+    async def spy(redis_, event_ids):
+        order.extend(event_ids)
+        return await real_enqueue(redis_, event_ids)
 
-    monkeypatch.setattr(queue, "enqueue_resolve", spy)
+    monkeypatch.setattr(queue, "enqueue_resolve_many", spy)
     assert (await relay.relay_once(pg, redis, new_grace=0)).enqueued == 4
     assert order == [urgent, *plain]
 

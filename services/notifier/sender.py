@@ -6,10 +6,13 @@ doorbell rings, and at least every `sweep_interval` (the sweeper: retries that f
 that expired in a dead process, alerts whose doorbell Redis lost). Lanes take claimed alerts
 from a short queue and send them; the queue bound keeps claims just ahead of the relay, so a
 lease never waits long and an urgent alert claimed next is never stuck behind a deep backlog.
+Passes overlap: the pump claims again on the next ring while earlier alerts are still sending
+(services/notifier/passes.py says when a pass is finished).
 
-After the relay's 250 the alert is committed `sent` at once, grouped with whatever other sends
-finished during the previous commit (one round trip at most): that is the only window in which a
-crash can cause a repeat, and the Message-ID stays the same if it does.
+After the relay's 250 the alert is committed `sent` within milliseconds, grouped with the
+other 250s of that moment (services/notifier/sent_log.py), while the lane goes on to its next
+alert: that is the only window in which a crash can cause a repeat, and the Message-ID stays
+the same if it does.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from prometheus_client import CollectorRegistry
 from services.notifier import claims
 from services.notifier.message import AlertMail, Composer
 from services.notifier.metrics import NotifierMetrics
+from services.notifier.passes import Passes
+from services.notifier.sent_log import SentLog
 from services.notifier.smtp_pool import RelaySettings, SendFailure, SmtpPool
 from shared.config import Settings
 
@@ -56,14 +60,13 @@ class Engine:
         self.pg, self.smtp, self.composer, self.metrics = pg, smtp, composer, metrics
         self.options = options
         self._lanes = lanes
-        # One batch may wait here while the next is claimed, so a slow claim never starves the
-        # connections; claimed alerts still wait at most about two batches for a lane.
-        self._queue: asyncio.Queue[tuple[AlertMail, int]] = asyncio.Queue(
+        # Claims stay at most about one batch ahead of the lanes: a lease never waits long, and
+        # an urgent alert claimed next waits behind at most this many.
+        self._queue: asyncio.Queue[tuple[AlertMail, int, int]] = asyncio.Queue(
             maxsize=max(lanes, options.batch_size))
-        self._sent = SentLog(pg)
+        self._passes = Passes()
+        self._sent = SentLog(pg, self._passes.close)
         self._doorbell = asyncio.Event()
-        self._changed = asyncio.Condition()
-        self._passes_started = self._passes_done = 0
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Engine]:
@@ -74,38 +77,39 @@ class Engine:
             yield self
         finally:
             await _cancel([pump])
-            # Let claimed alerts finish; what is left keeps its lease and is swept later.
+            # Let claimed alerts finish and their `sent` commit; what is left keeps its lease
+            # and is swept later.
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), self.options.stop_grace)
+                await asyncio.wait_for(self._settle(), self.options.stop_grace)
             await _cancel(lanes)
             await self.smtp.close()
+
+    async def _settle(self) -> None:
+        await self._queue.join()
+        await self._sent.drain()
 
     def ring(self) -> None:
         self._doorbell.set()
 
     async def deliver_due(self, wait: float | None = None) -> bool:
-        """Ring, then wait until a pass that started after this call has sent everything due.
-        False if `wait` seconds passed first (the pass carries on without us)."""
-        target = self._passes_started + 1
+        """Ring, then wait until a pass that started after this call has recorded the outcome
+        of everything due. False if `wait` seconds passed first (the pass carries on)."""
+        target = self._passes.started + 1
         self.ring()
         try:
-            await asyncio.wait_for(self._wait_for_pass(target), wait)
+            await asyncio.wait_for(self._passes.wait_done(target), wait)
         except TimeoutError:
             return False
         return True
-
-    async def _wait_for_pass(self, target: int) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._passes_done >= target)
 
     async def _pump(self) -> None:
         while True:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._doorbell.wait(), self.options.sweep_interval)
             self._doorbell.clear()
-            self._passes_started += 1
+            number = self._passes.start()
             try:
-                await self._pass()
+                await self._claim_due()
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
                 # Nothing is lost: the rows stay due in PostgreSQL and the next tick retries.
                 log.warning("delivery_pass_failed", error=repr(e))
@@ -113,25 +117,24 @@ class Engine:
                 # A bug must not stop every delivery of this process: log it loudly, keep
                 # sweeping. (Claimed rows keep their lease and come back.)
                 log.exception("delivery_pass_crashed")
-            async with self._changed:
-                self._passes_done = self._passes_started
-                self._changed.notify_all()
+            # Not waiting for the lanes: the next ring claims while these are still sending.
+            self._passes.end(number)
 
-    async def _pass(self) -> None:
+    async def _claim_due(self) -> None:
         o = self.options
         while True:
             batch = await claims.claim_due(self.pg, o.batch_size, o.lease_seconds)
-            for item in batch:
-                await self._queue.put(item)
+            for mail, attempts in batch:
+                await self._queue.put((mail, attempts, self._passes.ticket()))
             if len(batch) < o.batch_size:
-                break
-        await self._queue.join()
+                return
 
     async def _lane(self) -> None:
         while True:
-            mail, attempts = await self._queue.get()
+            mail, attempts, ticket = await self._queue.get()
+            recorded_later = False
             try:
-                await self._deliver(mail, attempts)
+                recorded_later = await self._deliver(mail, attempts, ticket)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
                 # The outcome could not be written: the lease expires and the alert is sent
                 # again (a late duplicate beats a lost safeguarding alert).
@@ -142,24 +145,28 @@ class Engine:
                 # after max_attempts claims it is recorded failed.
                 log.exception("delivery_crashed", alert_id=str(mail.alert_id))
             finally:
+                if not recorded_later:
+                    self._passes.close((ticket,))
                 self._queue.task_done()
 
-    async def _deliver(self, mail: AlertMail, attempts: int) -> None:
+    async def _deliver(self, mail: AlertMail, attempts: int, ticket: int) -> bool:
+        """True when the outcome is left to the sent log (which closes the ticket)."""
         if attempts > self.options.max_attempts:  # leases kept expiring: a crash loop
             await self._failed(mail, "exhausted", f"gave up after {attempts - 1} attempts")
-            return
+            return False
         started = time.perf_counter()
         try:
             await self.smtp.send(self.composer.envelope_from, mail.to, self.composer.compose(mail))
         except SendFailure as f:
             await self._record_failure(mail, attempts, f)
-            return
+            return False
         except ValueError as e:  # an address the message cannot be built for
             await self._failed(mail, "permanent", f"invalid recipient: {e}")
-            return
+            return False
         self.metrics.send_seconds.observe(time.perf_counter() - started)
-        await self._sent.record(mail.alert_id)
         self.metrics.sent.inc()
+        await self._sent.add(mail.alert_id, ticket)
+        return True
 
     async def _record_failure(self, mail: AlertMail, attempts: int, f: SendFailure) -> None:
         if f.permanent:
@@ -179,57 +186,6 @@ class Engine:
         log.warning("alert_failed", alert_id=str(mail.alert_id), kind=kind, reason=reason)
 
 
-class SentLog:
-    """Group commit of `sent`: a commit waits up to `linger` seconds for more 250s to share it
-    (one commit per email would cost PostgreSQL a WAL flush each), so each alert is committed
-    a few milliseconds after its 250 at most."""
-
-    def __init__(self, pg: asyncpg.Pool, linger: float = 0.005, group: int = 50) -> None:
-        self.pg, self.linger, self.group = pg, linger, group
-        self._waiting: list[tuple[uuid.UUID, asyncio.Future[None]]] = []
-        self._full = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def record(self, alert_id: uuid.UUID) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((alert_id, done))
-        if len(self._waiting) >= self.group:
-            self._full.set()
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        await done
-
-    async def _flush(self) -> None:
-        try:
-            while self._waiting:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self.linger)
-                self._full.clear()
-                group, self._waiting = self._waiting, []
-                error = await self._commit([alert_id for alert_id, _ in group])
-                for _, done in group:
-                    if done.done():
-                        continue
-                    if error is None:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(error)
-        finally:
-            self._flusher = None
-
-    async def _commit(self, ids: list[uuid.UUID]) -> Exception | None:
-        # A brief PostgreSQL hiccup must not turn sent emails into repeats: retry a little.
-        for delay in (0.05, 0.2, 1.0, None):
-            try:
-                await claims.mark_sent(self.pg, ids)
-                return None
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
-                if delay is None:
-                    return e
-                await asyncio.sleep(delay)
-        return None
-
-
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
@@ -246,6 +202,6 @@ def build_engine(settings: Settings, pg: asyncpg.Pool, metrics: NotifierMetrics 
     metrics = metrics or NotifierMetrics(CollectorRegistry())
     return Engine(pg, SmtpPool(relay, settings.smtp_connections),
                   Composer(settings.smtp_from, settings.base_url), metrics, options,
-                  # More lanes than connections: a lane waiting for its group commit must not
-                  # leave a connection idle. The pool still bounds the connections.
-                  lanes=4 * settings.smtp_connections)
+                  # A few more lanes than connections: a lane recording a failure or composing
+                  # must not leave a connection idle. The pool still bounds the connections.
+                  lanes=2 * settings.smtp_connections)

@@ -93,7 +93,7 @@ async def post_action(request: web.Request) -> web.Response:
             _refuse(row)
             return await _replay(conn, who, key, digest)
     if ingest.doorbell is not None:
-        ingest.doorbell.ring(row["event_id"])
+        ingest.doorbell.ring(row["event_id"], urgent=row["restricted"])
     return web.json_response(new_action(row, incident_id, data), status=201)
 
 

@@ -43,13 +43,17 @@ class Doorbell:
         self.redis = redis
         self.pool = pool
         self._pending: list[int] = []
+        self._urgent: set[int] = set()
         self._wake = asyncio.Event()
         self._paused_until = 0.0
 
-    def ring(self, event_id: int) -> None:
+    def ring(self, event_id: int, urgent: bool = False) -> None:
+        """`urgent`: a restricted incident's event, resolved ahead of a routine backlog."""
         if len(self._pending) >= MAX_PENDING or time.monotonic() < self._paused_until:
             return  # the relay rings for it
         self._pending.append(event_id)
+        if urgent:
+            self._urgent.add(event_id)
         self._wake.set()
 
     async def run(self) -> None:
@@ -61,11 +65,12 @@ class Doorbell:
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, []
+        urgent, self._urgent = self._urgent, set()
         if not batch:
             return
         try:
             async with asyncio.timeout(ENQUEUE_TIMEOUT):
-                new = await self._enqueue(batch)
+                new = await self._enqueue(batch, urgent)
         except (RedisError, OSError, TimeoutError) as e:
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
             log.warning("enqueue_failed", events=len(batch), error=repr(e))
@@ -76,6 +81,6 @@ class Doorbell:
             # Unmarked events are rung again by the relay; arq refuses the duplicate.
             log.warning("enqueue_mark_failed", events=len(batch), error=repr(e))
 
-    async def _enqueue(self, batch: list[int]) -> list[int]:
+    async def _enqueue(self, batch: list[int], urgent: set[int]) -> list[int]:
         """Returns the events newly queued; the rest were already queued or finished."""
-        return await queue.enqueue_resolve_many(self.redis, batch)
+        return await queue.enqueue_resolve_many(self.redis, batch, urgent)

@@ -40,7 +40,7 @@ async def post_incident(request: web.Request) -> web.Response:
             # Everything checked out but the insert did nothing: the Idempotency-Key exists.
             return await replay(conn, who, key, digest)
     if ingest.doorbell is not None:
-        ingest.doorbell.ring(row["event_id"])
+        ingest.doorbell.ring(row["event_id"], urgent=row["restricted"])
     return web.json_response(new_incident(row, data), status=201,
                              headers={"Location": incident_path(row["incident_id"])})
 

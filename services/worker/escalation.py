@@ -57,7 +57,6 @@ async def escalate_once(pool: asyncpg.Pool, redis: ArqRedis, delay_seconds: floa
         created += [r["id"] for r in rows]
         for row in rows:
             log.warning("alert_escalated", event_id=row["id"], escalation_level=level)
-    for event_id in created:
-        # The events are committed: if Redis is away, the relay rings them later.
-        await queue.enqueue_resolve(redis, event_id)
+    # The events are committed: if Redis is away, the relay rings them later.
+    await queue.enqueue_resolve_many(redis, created, urgent=set(created))
     return created

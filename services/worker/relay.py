@@ -28,7 +28,7 @@ DELIVER_STALE_SECONDS = 10.0
 DELIVER_BATCH = 200
 
 _PENDING = """
-SELECT id FROM alert_events
+SELECT id, priority FROM alert_events
 WHERE resolved_at IS NULL
   AND CASE WHEN enqueued_at IS NULL
            THEN created_at < now() - make_interval(secs => $1)
@@ -65,8 +65,10 @@ async def relay_once(pool: asyncpg.Pool, redis: ArqRedis, new_grace: float = NEW
                      stale_seconds: float = STALE_SECONDS) -> RelayPass:
     rung = enqueued = 0
     for _ in range(MAX_BATCHES):
-        ids = [r["id"] for r in await pool.fetch(_PENDING, new_grace, stale_seconds, BATCH)]
-        fresh = await queue.enqueue_resolve_many(redis, ids)
+        rows = await pool.fetch(_PENDING, new_grace, stale_seconds, BATCH)
+        ids = [r["id"] for r in rows]
+        urgent = {r["id"] for r in rows if r["priority"] > 0}
+        fresh = await queue.enqueue_resolve_many(redis, ids, urgent)
         if ids:
             await pool.execute(_MARK_RUNG, ids, fresh)
         rung, enqueued = rung + len(ids), enqueued + len(fresh)

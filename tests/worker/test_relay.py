@@ -9,6 +9,7 @@ import structlog.testing
 from arq import Retry
 
 from services.worker import background, jobs, relay
+from services.worker.main import build_worker, close_worker
 from services.worker.recipients import resolve
 from shared import queue
 from tests.support.redis_server import RedisServer
@@ -57,22 +58,37 @@ async def test_relay_waits_for_ingest_then_rings_again_only_when_stale(pg, redis
     assert (await outbox_row(pg, event))["enqueue_count"] == 1
 
 
-async def test_relay_rings_restricted_events_first_in_batches(pg, redis, school, monkeypatch):
+async def test_relay_puts_restricted_events_ahead_of_the_routine_backlog(pg, redis, school,
+                                                                          monkeypatch):
     monkeypatch.setattr(relay, "BATCH", 2)
     async with pg.acquire() as conn:
         plain = [(await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
                  for _ in range(3)]
         urgent = (await record_incident(conn, school, "S09", "P0001", ["safeguarding"]))[1]
-    order = []
-    real_enqueue = queue.enqueue_resolve_many
-
-    async def spy(redis_, event_ids):
-        order.extend(event_ids)
-        return await real_enqueue(redis_, event_ids)
-
-    monkeypatch.setattr(queue, "enqueue_resolve_many", spy)
     assert (await relay.relay_once(pg, redis, new_grace=0)).enqueued == 4
-    assert order == [urgent, *plain]
+    # arq takes due jobs in score order: the restricted event, recorded last, comes first.
+    queued = [j.decode() for j in await redis.zrange(queue.WORKER_QUEUE, 0, -1)]
+    assert queued[0] == f"event:{urgent}"
+    assert sorted(queued[1:]) == sorted(f"event:{e}" for e in plain)
+
+
+async def test_an_urgent_event_rung_after_a_backlog_is_resolved_first(pg, redis, school,
+                                                                      settings):
+    async with pg.acquire() as conn:
+        plain = [(await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
+                 for _ in range(5)]
+        urgent = (await record_incident(conn, school, "S09", "P0001", ["safeguarding"]))[1]
+    await queue.enqueue_resolve_many(redis, plain)
+    await queue.enqueue_resolve_many(redis, [urgent], urgent={urgent})
+    worker = build_worker(settings, burst=True, poll_delay=0, max_jobs=1,
+                          handle_signals=False, ctx={"pg": pg})
+    try:
+        assert await worker.run_check() == 6
+    finally:
+        await close_worker(worker)
+    order = [r["id"] for r in await pg.fetch(
+        "SELECT id FROM alert_events ORDER BY resolved_at, id")]
+    assert order[0] == urgent and sorted(order[1:]) == sorted(plain)
 
 
 async def test_relay_rings_the_notifier_for_alerts_left_queued(pg, redis, school):

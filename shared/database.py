@@ -13,6 +13,23 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+# Errors that mean "PostgreSQL is away or restarting", not "our query is wrong": callers shed
+# (503) or retry them, never report them as bugs.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    # A pooled connection that received the server's shutdown error while idle is handed out
+    # before its socket closes: asyncpg then raises this (MagicStack/asyncpg#1069).
+    asyncpg.exceptions.InternalClientError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
 # Any constant works; it only has to be the same in every process that migrates.
 _MIGRATION_LOCK = 0x6265_6163_6F6E  # "beacon"
 

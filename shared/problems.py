@@ -10,10 +10,11 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import redis.exceptions
 import structlog
 from aiohttp import http_exceptions, web
+
+from shared import database
 
 log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -102,21 +103,8 @@ def problem_response(
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Errors that mean "PostgreSQL is away or overloaded": shed with 503, never a 500 or a hang.
-_DATABASE_UNAVAILABLE = (
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.InterfaceError,
-    # A pooled connection that received the server's shutdown error while idle is handed out
-    # before its socket closes: asyncpg then raises this (MagicStack/asyncpg#1069).
-    asyncpg.exceptions.InternalClientError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
-)
+# PostgreSQL away or overloaded: shed with 503, never a 500 or a hang.
+_DATABASE_UNAVAILABLE = database.UNAVAILABLE
 # Redis away (sessions, login throttling, the doorbell): also a 503 to retry, never a 500.
 _REDIS_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 

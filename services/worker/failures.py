@@ -11,20 +11,14 @@ import random
 import asyncpg
 import redis.exceptions
 
+from shared import database
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
+    *database.UNAVAILABLE,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.InterfaceError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
 )
 
 

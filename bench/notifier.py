@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from bench.report import git_commit, print_table, write_json  # noqa: E402
 from bench.stack import beacon_database, beacon_env, script  # noqa: E402
 from services.notifier.message import AlertMail, Composer  # noqa: E402
-from services.notifier.sender import build_engine  # noqa: E402
+from services.notifier.sender import build_engine, engine_pool  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from tests.notifier.fixtures import bulk_alerts, seed_school  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
@@ -96,7 +96,7 @@ async def main(alerts: int, rounds: int) -> dict[str, Any]:
         env = beacon_env(database_url, "redis://127.0.0.1:1/0", port,
                          SMTP_CONNECTIONS=str(CONNECTIONS))
         settings = Settings.from_env(env)
-        pool = await asyncpg.create_pool(database_url, min_size=2, max_size=10)
+        pool = await engine_pool(settings)  # the engine's pool as `beacon notifier` opens it
         stack.push_async_callback(pool.close)
         sender, data = sample_message(settings)
         bare, engine, rows = [], [], []

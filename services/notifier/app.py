@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import asyncpg
 from aiohttp import web
 
 from services.ingest.staff import state as staff_state
@@ -21,18 +20,11 @@ from services.ingest.staff.state import StaffConfig
 from services.notifier import status
 from services.notifier.jobs import build_worker, close_worker
 from services.notifier.metrics import NotifierMetrics
-from services.notifier.sender import Engine, build_engine
+from services.notifier.sender import Engine, build_engine, engine_pool
 from shared.config import Settings
 from shared.problems import Handler
 from shared.web import METRICS, PG, SETTINGS, base_app
 
-# The pump claims and the sent log commits one statement at a time; the rest is for lanes
-# recording failures.
-ENGINE_POOL_SIZE = 4
-# No JIT: the claim's plan is estimated dearer than jit_above_cost as soon as `schools` has
-# no statistics (fewer than 50 rows are never auto-analyzed) and the queue has churned, and
-# PostgreSQL then spends ~50 ms compiling every claim that runs in ~5 ms.
-ENGINE_SESSION = {"jit": "off"}
 NOTIFIER_METRICS = web.AppKey("notifier_metrics", NotifierMetrics)
 ENGINE = web.AppKey("engine", Engine)
 
@@ -51,7 +43,7 @@ def create_app(settings: Settings, delivery: bool = False) -> web.Application:
 
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    pool = await _engine_pool(settings)
+    pool = await engine_pool(settings)
     try:
         engine = build_engine(settings, pool, app[NOTIFIER_METRICS])
         app[ENGINE] = engine
@@ -65,20 +57,6 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
             await asyncio.gather(consuming, return_exceptions=True)
     finally:
         await pool.close()
-
-
-async def _engine_pool(settings: Settings) -> asyncpg.Pool:
-    """The engine's own few connections (claims, group commits, failures), apart from the
-    status API's so neither waits behind the other. No session reset on release: the engine
-    never changes session state and asyncpg still rolls back an open transaction, so the
-    default RESET query would double the round trips of every claim and commit."""
-    return await asyncpg.create_pool(settings.database_url, min_size=2,
-                                     max_size=ENGINE_POOL_SIZE, command_timeout=30,
-                                     reset=_keep_session, server_settings=ENGINE_SESSION)
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    return None
 
 
 @web.middleware

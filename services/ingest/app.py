@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import asyncpg
 from aiohttp import web
 
 from services.ingest import access_settings, actions, admin, alert_rules, files, incidents, openapi
@@ -23,6 +22,7 @@ from services.ingest.incident_queries import STATEMENT_TIMEOUT
 from services.ingest.metrics import IngestMetrics, refresh_on_scrape
 from services.ingest.staff import routes as staff_routes
 from services.ingest.staff.state import StaffConfig
+from shared import database
 from shared.config import Settings
 from shared.web import METRICS, PG, REDIS, SETTINGS, base_app
 
@@ -71,15 +71,11 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     settings = app[SETTINGS]
-    app[PG] = await asyncpg.create_pool(
-        settings.database_url, min_size=settings.db_pool_size, max_size=settings.db_pool_size,
-        command_timeout=STATEMENT_TIMEOUT, reset=_keep_session)
+    app[PG] = await database.create_pool(settings.database_url, settings.db_pool_size,
+                                         min_size=settings.db_pool_size,
+                                         command_timeout=STATEMENT_TIMEOUT)
     yield
     await app[PG].close()
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    return None
 
 
 async def _doorbell(app: web.Application) -> AsyncIterator[None]:

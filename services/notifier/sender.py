@@ -34,6 +34,7 @@ from services.notifier.metrics import NotifierMetrics
 from services.notifier.passes import Passes
 from services.notifier.sent_log import SentLog
 from services.notifier.smtp_pool import RelaySettings, SendFailure, SmtpPool
+from shared import database
 from shared.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -41,10 +42,6 @@ log = structlog.get_logger(__name__)
 # The pump claims and the sent log commits one statement at a time; the rest is for lanes
 # recording failures.
 ENGINE_POOL_SIZE = 4
-# No JIT: the claim's plan is estimated dearer than jit_above_cost as soon as `schools` has
-# no statistics (fewer than 50 rows are never auto-analyzed) and the queue has churned, and
-# PostgreSQL then spends ~50 ms compiling every claim that runs in ~5 ms.
-ENGINE_SESSION = {"jit": "off"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +215,5 @@ def build_engine(settings: Settings, pg: asyncpg.Pool, metrics: NotifierMetrics 
 async def engine_pool(settings: Settings) -> asyncpg.Pool:
     """The engine's own few connections (claims, group commits, failures) as `beacon notifier`
     opens them, apart from the status API's so neither waits behind the other; benches use it
-    too. No session reset on release: the engine never changes session state and asyncpg
-    still rolls back an open transaction, so the default RESET query would double the round
-    trips of every claim and commit."""
-    return await asyncpg.create_pool(settings.database_url, min_size=2,
-                                     max_size=ENGINE_POOL_SIZE, command_timeout=30,
-                                     reset=_keep_session, server_settings=ENGINE_SESSION)
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    return None
+    too."""
+    return await database.create_pool(settings.database_url, ENGINE_POOL_SIZE, min_size=2)

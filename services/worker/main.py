@@ -24,7 +24,7 @@ from services.worker.failures import TRANSIENT_ERRORS
 from services.worker.health import HEALTH_INTERVAL_SECONDS, HEALTH_KEY
 from services.worker.jobs import resolve_event
 from services.worker.notifier_bell import NotifierBell
-from shared import queue
+from shared import database, queue
 from shared.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -79,16 +79,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
 
 
 async def _pool(settings: Settings) -> asyncpg.Pool:
-    """No session reset on release: the worker never changes session state (no SET, LISTEN or
-    session advisory locks) and asyncpg still rolls back an open transaction, so the default
-    RESET query would be one more round trip per event."""
-    return await asyncpg.create_pool(settings.database_url, min_size=1,
-                                     max_size=settings.db_pool_size, command_timeout=30,
-                                     reset=_keep_session)
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    return None
+    return await database.create_pool(settings.database_url, settings.db_pool_size)
 
 
 def _start_loops(ctx: dict[str, Any]) -> list[asyncio.Task[None]]:

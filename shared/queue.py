@@ -61,15 +61,11 @@ async def connect(url: str) -> ArqRedis:
 
 async def enqueue_resolve(redis: ArqRedis, event_id: int) -> bool:
     """Ring the worker's doorbell for one outbox event. False: already queued or running."""
-    job = await redis.enqueue_job(RESOLVE_EVENT, event_id, _job_id=resolve_job_id(event_id),
-                                  _queue_name=WORKER_QUEUE)
-    return job is not None
+    return bool(await enqueue_resolve_many(redis, [event_id]))
 
 
 async def enqueue_deliver(redis: ArqRedis, event_id: int) -> bool:
-    job = await redis.enqueue_job(DELIVER, event_id, _job_id=deliver_job_id(event_id),
-                                  _queue_name=NOTIFIER_QUEUE)
-    return job is not None
+    return bool(await enqueue_deliver_many(redis, [event_id]))
 
 
 # arq's enqueue_job as one atomic step: refuse while the job or its result exists.

@@ -30,6 +30,11 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+# Any failure of a statement, the server's or the connection's: for best-effort paths that
+# log and leave the work to a sweeper (asyncpg's InternalClientError is neither a
+# PostgresError nor an InterfaceError, and once escaped such a path).
+QUERY_FAILED: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *UNAVAILABLE)
+
 # Any constant works; it only has to be the same in every process that migrates.
 _MIGRATION_LOCK = 0x6265_6163_6F6E  # "beacon"
 

@@ -21,7 +21,7 @@ import structlog
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from shared import queue
+from shared import database, queue
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +77,7 @@ class Doorbell:
             return
         try:
             await self.pool.execute(_MARK, batch, new, timeout=5)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
+        except database.QUERY_FAILED as e:
             # Unmarked events are rung again by the relay; arq refuses the duplicate.
             log.warning("enqueue_mark_failed", events=len(batch), error=repr(e))
 

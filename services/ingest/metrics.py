@@ -14,6 +14,7 @@ from arq.connections import ArqRedis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
+from shared import database
 from shared.queue import NOTIFIER_QUEUE, WORKER_QUEUE
 from shared.web import PG, REDIS
 
@@ -64,7 +65,7 @@ class IngestMetrics:
                 "SELECT count(*) FROM alert_events WHERE resolved_at IS NULL",
                 timeout=SCRAPE_TIMEOUT)
             self.outbox_pending.set(pending)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
+        except database.QUERY_FAILED as e:
             log.warning("metrics_outbox_unavailable", error=repr(e))
             self.outbox_pending.set(float("nan"))
 

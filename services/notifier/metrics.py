@@ -8,6 +8,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.notifier import claims
+from shared import database
 
 log = structlog.get_logger(__name__)
 SCRAPE_TIMEOUT = 1.0
@@ -32,6 +33,6 @@ class NotifierMetrics:
         try:
             async with pool.acquire(timeout=SCRAPE_TIMEOUT) as conn:
                 self.due.set(await claims.count_due(conn))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
+        except database.QUERY_FAILED as e:
             log.warning("metrics_alerts_due_unavailable", error=repr(e))
             self.due.set(float("nan"))

@@ -115,7 +115,7 @@ class Engine:
             number = self._passes.start()
             try:
                 await self._claim_due()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+            except database.QUERY_FAILED as e:
                 # Nothing is lost: the rows stay due in PostgreSQL and the next tick retries.
                 log.warning("delivery_pass_failed", error=repr(e))
             except Exception:
@@ -140,7 +140,7 @@ class Engine:
             recorded_later = False
             try:
                 recorded_later = await self._deliver(mail, attempts, ticket)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+            except database.QUERY_FAILED as e:
                 # The outcome could not be written: the lease expires and the alert is sent
                 # again (a late duplicate beats a lost safeguarding alert).
                 log.error("delivery_outcome_not_recorded", alert_id=str(mail.alert_id),

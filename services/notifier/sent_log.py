@@ -22,6 +22,7 @@ import asyncpg
 import structlog
 
 from services.notifier import claims
+from shared import database
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +75,7 @@ class SentLog:
             try:
                 await claims.mark_sent(self.pg, ids)
                 return
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+            except database.QUERY_FAILED as e:
                 if delay is None:
                     # The leases expire and these are sent again: a late duplicate beats a
                     # lost safeguarding alert. One line per alert: the fault tests read them.

@@ -34,8 +34,8 @@ async def post_incident(request: web.Request) -> web.Response:
     body = await request.json()
     occurred_at = datetime.fromisoformat(body["occurred_at"])
     incident_id = await request.app[POOL].fetchval(
-        INSERT, body["author"], body["pupil"], occurred_at, body["description"],
-        body["categories"])
+        INSERT, body["author"], body["pupil"], occurred_at, body["description"], body["categories"]
+    )
     return web.json_response({"id": incident_id}, status=201)
 
 
@@ -49,8 +49,9 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 def app(dsn: str, pool_size: int) -> web.Application:
     async def pool(app: web.Application) -> AsyncIterator[None]:
-        app[POOL] = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size,
-                                              reset=_no_reset)
+        app[POOL] = await asyncpg.create_pool(
+            dsn, min_size=pool_size, max_size=pool_size, reset=_no_reset
+        )
         await app[POOL].execute(SCHEMA)
         yield
         await app[POOL].close()
@@ -68,8 +69,9 @@ def main() -> None:
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--pool-size", type=int, default=10)
     args = parser.parse_args()
-    web.run_app(app(args.dsn, args.pool_size), host="127.0.0.1", port=args.port,
-                access_log=None, print=None)
+    web.run_app(
+        app(args.dsn, args.pool_size), host="127.0.0.1", port=args.port, access_log=None, print=None
+    )
 
 
 if __name__ == "__main__":

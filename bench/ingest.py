@@ -47,9 +47,21 @@ from tests.support.ports import free_port  # noqa: E402
 from tests.support.roster import roster  # noqa: E402
 
 RATES = [250, 500, 1000, 1500, 2000, 3000, 4000]
-COLUMNS = ["offered_per_s", "accepted_per_s", "p50_ms", "p99_ms", "max_ms", "max_from_send_ms",
-           "shed_share", "other_5xx", "other_4xx", "no_response", "client_lag_p99_ms",
-           "server_p99_le_ms", "server_over_1s"]
+COLUMNS = [
+    "offered_per_s",
+    "accepted_per_s",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "max_from_send_ms",
+    "shed_share",
+    "other_5xx",
+    "other_4xx",
+    "no_response",
+    "client_lag_p99_ms",
+    "server_p99_le_ms",
+    "server_over_1s",
+]
 # Past this the load generator itself is late: the row measures the client as much as the server.
 CLIENT_BOUND_LAG_MS = 50.0
 
@@ -66,9 +78,12 @@ async def request_seconds(http: aiohttp.ClientSession, url: str) -> dict[float, 
     """Cumulative bucket counts of beacon_ingest_request_seconds (le -> count)."""
     async with http.get(url) as r:
         text = await r.text()
-    return {float(s.labels["le"]): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples if s.name == "beacon_ingest_request_seconds_bucket"}
+    return {
+        float(s.labels["le"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "beacon_ingest_request_seconds_bucket"
+    }
 
 
 def server_view(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
@@ -84,15 +99,26 @@ def incident_bodies(count: int) -> list[bytes]:
     """~1 KB incidents, each different, as an MIS would post them."""
     occurred = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     text = "Reported at break time: pushed another pupil over in the playground. " * 12
-    return [json.dumps({
-        "author": "S06", "pupil": "P0001", "occurred_at": occurred,
-        "description": f"#{i} {text}", "categories": ["behaviour/negative-behaviour"],
-        "agencies": [], "body_map": [], "alert_staff": [],
-    }).encode() for i in range(count)]
+    return [
+        json.dumps(
+            {
+                "author": "S06",
+                "pupil": "P0001",
+                "occurred_at": occurred,
+                "description": f"#{i} {text}",
+                "categories": ["behaviour/negative-behaviour"],
+                "agencies": [],
+                "body_map": [],
+                "alert_staff": [],
+            }
+        ).encode()
+        for i in range(count)
+    ]
 
 
-def firing(http: aiohttp.ClientSession, target: Target, bodies: list[bytes],
-           unexpected: dict[int, str]) -> Fire:
+def firing(
+    http: aiohttp.ClientSession, target: Target, bodies: list[bytes], unexpected: dict[int, str]
+) -> Fire:
     """Posts body i; keeps the first answer of each unexpected status to show what it was."""
     headers = {**target.headers, "Content-Type": "application/json"}
 
@@ -106,8 +132,9 @@ def firing(http: aiohttp.ClientSession, target: Target, bodies: list[bytes],
     return fire
 
 
-async def run_rate(target: Target, rate: float, duration: float, args: argparse.Namespace,
-                   bodies: list[bytes]) -> dict[str, Any]:
+async def run_rate(
+    target: Target, rate: float, duration: float, args: argparse.Namespace, bodies: list[bytes]
+) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=args.connections)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
@@ -119,21 +146,29 @@ async def run_rate(target: Target, rate: float, duration: float, args: argparse.
     return {"target": target.name, **summarize(run, ok=201), **server, "unexpected": unexpected}
 
 
-async def start_targets(stack: AsyncExitStack,
-                        args: argparse.Namespace) -> tuple[list[Target], str]:
+async def start_targets(
+    stack: AsyncExitStack, args: argparse.Namespace
+) -> tuple[list[Target], str]:
     """Beacon's ingest and the floor, each on its own database; returns them and Beacon's."""
     redis = redis_server(stack)
-    env = beacon_env(await beacon_database(stack), redis.url(0), API_KEY_RATE="0",
-                     LOG_LEVEL=args.log_level)
+    env = beacon_env(
+        await beacon_database(stack), redis.url(0), API_KEY_RATE="0", LOG_LEVEL=args.log_level
+    )
     beacon_service(stack, "ingest", env)
     beacon_url = f"http://127.0.0.1:{env['INGEST_PORT']}"
     _, key = await provision_school(beacon_url, roster())
     floor_port = free_port()
     floor_dsn = await empty_database(stack)
     script(stack, "floor_server", ["--port", str(floor_port), "--dsn", floor_dsn], floor_port)
-    return [Target("floor", f"http://127.0.0.1:{floor_port}/v1/incidents", {}),
-            Target("beacon", f"{beacon_url}/v1/incidents", {"Authorization": f"Bearer {key}"},
-                   f"{beacon_url}/metrics")], env["DATABASE_URL"]
+    return [
+        Target("floor", f"http://127.0.0.1:{floor_port}/v1/incidents", {}),
+        Target(
+            "beacon",
+            f"{beacon_url}/v1/incidents",
+            {"Authorization": f"Bearer {key}"},
+            f"{beacon_url}/metrics",
+        ),
+    ], env["DATABASE_URL"]
 
 
 async def sweep(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -171,30 +206,36 @@ def unsaturated(row: dict[str, Any]) -> bool:
 
 def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Saturation of each server, the ratio, and the goals of issue 2 item 10."""
+
     def of(name: str) -> list[dict[str, Any]]:
         return [r for r in rows if r["target"] == name]
 
     # Per round, a server's best accepted/s; across rounds the median, so one noisy run on a
     # shared box moves the figure less.
-    saturation = {n: statistics.median(
-        max(r["accepted_per_s"] for r in of(n) if r["round"] == k)
-        for k in {r["round"] for r in rows}) for n in ("floor", "beacon")}
+    saturation = {
+        n: statistics.median(
+            max(r["accepted_per_s"] for r in of(n) if r["round"] == k)
+            for k in {r["round"] for r in rows}
+        )
+        for n in ("floor", "beacon")
+    }
     below = [r for r in of("beacon") if unsaturated(r)]
     past = [r for r in of("beacon") if not unsaturated(r)]
     return {
         "saturation_per_s": saturation,
         "ratio_beacon_to_floor": saturation["beacon"] / saturation["floor"],
         "goal_half_of_floor": saturation["beacon"] >= 0.5 * saturation["floor"],
-        "goal_p99_under_50ms_below_saturation": bool(below) and all(
-            r["p99_ms"] < 50 for r in below),
+        "goal_p99_under_50ms_below_saturation": bool(below)
+        and all(r["p99_ms"] < 50 for r in below),
         # "Answers within 1 s" is the server's promise: timed from when the request was sent.
         "goal_past_saturation_within_1s_no_5xx_but_503": all(
             r["max_from_send_ms"] <= 1000 and r["other_5xx"] == 0 and r["no_response"] == 0
-            for r in past),
-        "goal_past_saturation_server_side_within_1s": all(
-            r["server_over_1s"] == 0 for r in past),
-        "client_bound_rates": sorted({r["offered_per_s"] for r in rows
-                                      if r["client_lag_p99_ms"] > CLIENT_BOUND_LAG_MS}),
+            for r in past
+        ),
+        "goal_past_saturation_server_side_within_1s": all(r["server_over_1s"] == 0 for r in past),
+        "client_bound_rates": sorted(
+            {r["offered_per_s"] for r in rows if r["client_lag_p99_ms"] > CLIENT_BOUND_LAG_MS}
+        ),
         "beacon_rates_below_saturation": [r["offered_per_s"] for r in below],
         "beacon_rates_past_saturation": [r["offered_per_s"] for r in past],
     }
@@ -202,11 +243,19 @@ def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Open-loop ingest benchmark against the floor.")
-    p.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=RATES,
-                   help="comma-separated arrival rates, requests/s")
+    p.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=RATES,
+        help="comma-separated arrival rates, requests/s",
+    )
     p.add_argument("--duration", type=float, default=5.0, help="seconds per rate")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="repeat the sweep; saturation is the median of each round's best")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the sweep; saturation is the median of each round's best",
+    )
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server")
     p.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     p.add_argument("--connections", type=int, default=1024, help="client connection limit")
@@ -227,12 +276,22 @@ def main(argv: list[str] | None = None) -> int:
     rows, stored = asyncio.run(sweep(args))
     summary = {**verdict(rows), "beacon_rows": stored}
     print(json.dumps(summary, indent=2))
-    path = write_json(args.out, "ingest", {
-        "command": " ".join(sys.argv), "commit": git_commit(), "cpus": os.cpu_count(),
-        "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(), "rates": args.rates,
-        "duration_s": args.duration, "connections": args.connections, "rows": rows,
-        "summary": summary})
+    path = write_json(
+        args.out,
+        "ingest",
+        {
+            "command": " ".join(sys.argv),
+            "commit": git_commit(),
+            "cpus": os.cpu_count(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            "rates": args.rates,
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "rows": rows,
+            "summary": summary,
+        },
+    )
     print(f"written {path}")
     return 0
 

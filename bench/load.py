@@ -24,10 +24,10 @@ Fire = Callable[[int], Awaitable[int]]
 @dataclass(frozen=True, slots=True)
 class Sample:
     index: int
-    due: float       # time.monotonic() at which the request was due
-    lag: float       # how late the client started it (client saturation shows here)
-    latency: float   # response time measured from `due`
-    status: int      # 0: connection error or timeout
+    due: float  # time.monotonic() at which the request was due
+    lag: float  # how late the client started it (client saturation shows here)
+    latency: float  # response time measured from `due`
+    status: int  # 0: connection error or timeout
 
 
 @dataclass

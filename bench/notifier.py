@@ -49,8 +49,15 @@ async def counting_sink(stack: AsyncExitStack) -> tuple[int, Path]:
 
 def sample_message(settings: Settings) -> tuple[str, bytes]:
     composer = Composer(settings.smtp_from, settings.base_url)
-    mail = AlertMail(uuid.uuid4(), "ada.head@school.example", "incident", 1234,
-                     "Oakfield Primary", "Cause for concern / Injury/Bruise", "FT")
+    mail = AlertMail(
+        uuid.uuid4(),
+        "ada.head@school.example",
+        "incident",
+        1234,
+        "Oakfield Primary",
+        "Cause for concern / Injury/Bruise",
+        "FT",
+    )
     return composer.envelope_from, composer.compose(mail)
 
 
@@ -93,8 +100,9 @@ async def main(alerts: int, rounds: int) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
         database_url = await beacon_database(stack)
         port, _ = await counting_sink(stack)
-        env = beacon_env(database_url, "redis://127.0.0.1:1/0", port,
-                         SMTP_CONNECTIONS=str(CONNECTIONS))
+        env = beacon_env(
+            database_url, "redis://127.0.0.1:1/0", port, SMTP_CONNECTIONS=str(CONNECTIONS)
+        )
         settings = Settings.from_env(env)
         pool = await engine_pool(settings)  # the engine's pool as `beacon notifier` opens it
         stack.push_async_callback(pool.close)
@@ -109,18 +117,33 @@ async def main(alerts: int, rounds: int) -> dict[str, Any]:
             cpu = time.process_time()
             engine.append(await engine_round(settings, pool, alerts))
             engine_cpu = (time.process_time() - cpu) / alerts * 1e6
-            rows.append({"round": n + 1, "bare/s": bare[-1], "engine/s": engine[-1],
-                         "ratio": engine[-1] / bare[-1], "bare_cpu_us": bare_cpu,
-                         "engine_cpu_us": engine_cpu})
+            rows.append(
+                {
+                    "round": n + 1,
+                    "bare/s": bare[-1],
+                    "engine/s": engine[-1],
+                    "ratio": engine[-1] / bare[-1],
+                    "bare_cpu_us": bare_cpu,
+                    "engine_cpu_us": engine_cpu,
+                }
+            )
             print_table(rows[-1:], list(rows[-1]), header=n == 0)
-    result = {"alerts": alerts, "connections": CONNECTIONS, "message_bytes": len(data),
-              "bare_per_s": max(bare), "engine_per_s": max(engine),
-              "ratio": max(engine) / max(bare),
-              "median_ratio": statistics.median(engine) / statistics.median(bare),
-              "rounds": rows, "commit": git_commit()}
-    print(f"best: bare {result['bare_per_s']:.0f}/s, engine {result['engine_per_s']:.0f}/s, "
-          f"ratio {result['ratio']:.2f}; medians ratio {result['median_ratio']:.2f} "
-          "(goal >= 0.80)")
+    result = {
+        "alerts": alerts,
+        "connections": CONNECTIONS,
+        "message_bytes": len(data),
+        "bare_per_s": max(bare),
+        "engine_per_s": max(engine),
+        "ratio": max(engine) / max(bare),
+        "median_ratio": statistics.median(engine) / statistics.median(bare),
+        "rounds": rows,
+        "commit": git_commit(),
+    }
+    print(
+        f"best: bare {result['bare_per_s']:.0f}/s, engine {result['engine_per_s']:.0f}/s, "
+        f"ratio {result['ratio']:.2f}; medians ratio {result['median_ratio']:.2f} "
+        "(goal >= 0.80)"
+    )
     return result
 
 

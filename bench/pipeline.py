@@ -50,17 +50,26 @@ from tests.support.roster import roster  # noqa: E402
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Tuned for throughput, as bench/README.md explains; everything else is the default.
-TUNING = {"API_KEY_RATE": "0", "WORKER_POLL_DELAY": "0.05", "WORKER_MAX_JOBS": "100",
-          "SMTP_CONNECTIONS": "10"}
+TUNING = {
+    "API_KEY_RATE": "0",
+    "WORKER_POLL_DELAY": "0.05",
+    "WORKER_MAX_JOBS": "100",
+    "SMTP_CONNECTIONS": "10",
+}
 
 
 def incident_body() -> bytes:
     occurred = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
-    return json.dumps({
-        "author": "S04", "pupil": "P0001", "occurred_at": occurred,
-        "description": "Upset at lunch; said things are hard at home. Spoke to them after.",
-        "categories": ["cause-for-concern/mental-health"], "alert_staff": [],
-    }).encode()
+    return json.dumps(
+        {
+            "author": "S04",
+            "pupil": "P0001",
+            "occurred_at": occurred,
+            "description": "Upset at lunch; said things are hard at home. Spoke to them after.",
+            "categories": ["cause-for-concern/mental-health"],
+            "alert_staff": [],
+        }
+    ).encode()
 
 
 class Poster:
@@ -92,8 +101,9 @@ async def post_incidents(ingest_url: str, key: str, rate: float, duration: float
         poster = Poster(http, f"{ingest_url}/v1/incidents", key)
         wall = time.time() - time.monotonic()  # the sink records wall-clock times
         run = await open_loop(rate, duration, poster.fire)
-    due = {poster.incidents[s.index]: s.due + wall for s in run.samples
-           if s.index in poster.incidents}
+    due = {
+        poster.incidents[s.index]: s.due + wall for s in run.samples if s.index in poster.incidents
+    }
     return Posted(due, dict(poster.statuses))
 
 
@@ -127,7 +137,9 @@ async def alert_rows(dsn: str, school_id: str) -> list[asyncpg.Record]:
     try:
         return await conn.fetch(
             "SELECT id, incident_id, extract(epoch FROM queued_at) AS queued FROM alerts "
-            "WHERE school_id = $1", uuid.UUID(school_id))
+            "WHERE school_id = $1",
+            uuid.UUID(school_id),
+        )
     finally:
         await conn.close()
 
@@ -137,8 +149,9 @@ def read_accepted(path: Path) -> list[tuple[float, str]]:
     return [(float(t), mid) for t, mid in rows]
 
 
-def figures(posted: Posted, alerts: list[asyncpg.Record],
-            accepted: list[tuple[float, str]]) -> dict[str, Any]:
+def figures(
+    posted: Posted, alerts: list[asyncpg.Record], accepted: list[tuple[float, str]]
+) -> dict[str, Any]:
     """Emails/s, POST-to-SMTP latency, duplicates and missing, from the three records."""
     by_alert = {str(a["id"]): a for a in alerts}
     first_accept: dict[str, float] = {}
@@ -150,14 +163,18 @@ def figures(posted: Posted, alerts: list[asyncpg.Record],
         first_accept.setdefault(alert, t)
     delivered = [a for a in first_accept if a in by_alert]
     latency = [first_accept[a] - posted.due[str(by_alert[a]["incident_id"])] for a in delivered]
-    to_queue = [float(by_alert[a]["queued"]) - posted.due[str(by_alert[a]["incident_id"])]
-                for a in delivered]
+    to_queue = [
+        float(by_alert[a]["queued"]) - posted.due[str(by_alert[a]["incident_id"])]
+        for a in delivered
+    ]
     to_smtp = [first_accept[a] - float(by_alert[a]["queued"]) for a in delivered]
     per_incident = Counter(str(a["incident_id"]) for a in alerts)
     span = max(first_accept.values(), default=0) - min(posted.due.values(), default=0)
     return {
-        "incidents_accepted": len(posted.due), "post_statuses": posted.statuses,
-        "alerts_expected": len(alerts), "emails_accepted": len(accepted),
+        "incidents_accepted": len(posted.due),
+        "post_statuses": posted.statuses,
+        "alerts_expected": len(alerts),
+        "emails_accepted": len(accepted),
         "delivered_unique": len(delivered),
         "missing": len(by_alert) - len(delivered),
         "duplicates": sum(n - 1 for n in seen.values() if n > 1),
@@ -181,11 +198,14 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         redis = redis_server(stack)
         dsn = await beacon_database(stack)
         smtp_port = free_port()
-        sink = script(stack, "smtp_counter", ["--port", str(smtp_port), "--out", str(records)],
-                      smtp_port)
+        sink = script(
+            stack, "smtp_counter", ["--port", str(smtp_port), "--out", str(records)], smtp_port
+        )
         env = beacon_env(dsn, redis.url(0), smtp_port, LOG_LEVEL=args.log_level, **TUNING)
-        pids = {name: beacon_service(stack, name, env).proc.pid  # type: ignore[union-attr]
-                for name in ("ingest", "worker", "notifier")}
+        pids = {
+            name: beacon_service(stack, name, env).proc.pid  # type: ignore[union-attr]
+            for name in ("ingest", "worker", "notifier")
+        }
         pids["smtp_sink"] = sink.pid
         ingest_url = f"http://127.0.0.1:{env['INGEST_PORT']}"
         school_id, key = await provision_school(ingest_url, roster())
@@ -196,8 +216,7 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         alerts = await alert_rows(dsn, school_id)
         sink.terminate()
         sink.wait(10)
-    return {"drain": drain, "cpu_seconds": cpu,
-            **figures(posted, alerts, read_accepted(records))}
+    return {"drain": drain, "cpu_seconds": cpu, **figures(posted, alerts, read_accepted(records))}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -210,8 +229,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Incidents through ingest, worker and notifier.")
     p.add_argument("--rate", type=float, default=100.0, help="incidents per second")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of arrivals")
-    p.add_argument("--drain-timeout", type=float, default=60.0,
-                   help="seconds to wait after the last POST for every alert to be final")
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait after the last POST for every alert to be final",
+    )
     p.add_argument("--log-level", default="INFO", help="services' LOG_LEVEL (compose: INFO)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--quick", action="store_true", help="smoke run: 20 incidents/s for 2 s")
@@ -227,11 +250,21 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()  # other work on the box skews every figure: record it
     result = asyncio.run(pipeline(args))
     print(json.dumps(result, indent=2))
-    path = write_json(args.out, "pipeline", {
-        "command": " ".join(sys.argv), "commit": git_commit(), "cpus": os.cpu_count(),
-        "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(), "rate": args.rate,
-        "duration_s": args.duration, "tuning": TUNING, "result": result})
+    path = write_json(
+        args.out,
+        "pipeline",
+        {
+            "command": " ".join(sys.argv),
+            "commit": git_commit(),
+            "cpus": os.cpu_count(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            "rate": args.rate,
+            "duration_s": args.duration,
+            "tuning": TUNING,
+            "result": result,
+        },
+    )
     print(f"written {path}")
     return 0
 

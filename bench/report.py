@@ -23,13 +23,20 @@ def print_table(rows: list[dict[str, Any]], columns: list[str], header: bool = T
     if header:
         print(" ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:
-        print(" ".join(_cell(row.get(c)).rjust(w) for c, w in zip(columns, widths, strict=True)),
-              flush=True)
+        print(
+            " ".join(_cell(row.get(c)).rjust(w) for c, w in zip(columns, widths, strict=True)),
+            flush=True,
+        )
 
 
 def git_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent, check=False)
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+        check=False,
+    )
     return result.stdout.strip() or "unknown"
 
 

@@ -50,18 +50,47 @@ from tests.support.roster import roster  # noqa: E402
 
 # A school day: mostly routine records, a few safeguarding ones, follow-ups and look-ups.
 MIX = [("routine", 0.75), ("restricted", 0.05), ("action", 0.10), ("read", 0.10)]
-COLUMNS = ["minute", "requests", "ok", "shed", "errors", "routine_p50", "routine_p99",
-           "action_p99", "read_p99", "backlog", "rss_ingest", "rss_worker", "rss_notifier",
-           "fds", "pg_conns", "redis_clients"]
-GROWTH = ["rss_ingest", "rss_worker", "rss_notifier", "fds", "pg_conns", "redis_clients",
-          "routine_p99", "backlog"]
+COLUMNS = [
+    "minute",
+    "requests",
+    "ok",
+    "shed",
+    "errors",
+    "routine_p50",
+    "routine_p99",
+    "action_p99",
+    "read_p99",
+    "backlog",
+    "rss_ingest",
+    "rss_worker",
+    "rss_notifier",
+    "fds",
+    "pg_conns",
+    "redis_clients",
+]
+GROWTH = [
+    "rss_ingest",
+    "rss_worker",
+    "rss_notifier",
+    "fds",
+    "pg_conns",
+    "redis_clients",
+    "routine_p99",
+    "backlog",
+]
 
 
 class SchoolDay:
     """Sends request i as one kind of the mix, from one of the schools, and times it."""
 
-    def __init__(self, http: aiohttp.ClientSession, ingest: str, notifier: str,
-                 keys: list[str], seed: int = 7) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        ingest: str,
+        notifier: str,
+        keys: list[str],
+        seed: int = 7,
+    ) -> None:
         self.http, self.ingest, self.notifier, self.keys = http, ingest, notifier, keys
         self.random = random.Random(seed)
         self.recent: list[list[str]] = [[] for _ in keys]  # incident ids per school
@@ -84,16 +113,20 @@ class SchoolDay:
     def _request(self, kind: str, school: int, i: int, headers: dict[str, str]) -> Any:
         if kind == "read":
             incident = self.random.choice(self.recent[school])
-            return self.http.get(f"{self.notifier}/v1/incidents/{incident}/alerts",
-                                 headers=headers)
+            return self.http.get(f"{self.notifier}/v1/incidents/{incident}/alerts", headers=headers)
         if kind == "action":
             incident = self.random.choice(self.recent[school])
-            return self.http.post(f"{self.ingest}/v1/incidents/{incident}/actions",
-                                  json={"author": "S03", "description": "Spoke to parent."},
-                                  headers=headers)
+            return self.http.post(
+                f"{self.ingest}/v1/incidents/{incident}/actions",
+                json={"author": "S03", "description": "Spoke to parent."},
+                headers=headers,
+            )
         template = RESTRICTED if kind == "restricted" else (ROUTINE_C3, ROUTINE_C4)[i % 2]
-        return self.http.post(f"{self.ingest}/v1/incidents", data=body_for(template, i),
-                              headers={**headers, "Content-Type": "application/json"})
+        return self.http.post(
+            f"{self.ingest}/v1/incidents",
+            data=body_for(template, i),
+            headers={**headers, "Content-Type": "application/json"},
+        )
 
     def _remember(self, school: int, incident_id: str) -> None:
         recent = self.recent[school]
@@ -112,10 +145,12 @@ class Gauges:
         try:
             pg_conns = await conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")
+                "AND pid <> pg_backend_pid()"
+            )
             backlog = await conn.fetchval(
                 "SELECT (SELECT count(*) FROM alert_events WHERE resolved_at IS NULL) + "
-                "(SELECT count(*) FROM alerts WHERE state NOT IN ('sent', 'failed'))")
+                "(SELECT count(*) FROM alerts WHERE state NOT IN ('sent', 'failed'))"
+            )
         finally:
             await conn.close()
         client = aioredis.from_url(self.redis_url)
@@ -123,9 +158,13 @@ class Gauges:
             redis_clients = len(await client.client_list()) - 1  # not counting us
         finally:
             await client.aclose()
-        return {"pg_conns": pg_conns, "backlog": backlog, "redis_clients": redis_clients,
-                "fds": sum(_fds(p) for p in self.pids.values()),
-                **{f"rss_{name}": _rss_mb(pid) for name, pid in self.pids.items()}}
+        return {
+            "pg_conns": pg_conns,
+            "backlog": backlog,
+            "redis_clients": redis_clients,
+            "fds": sum(_fds(p) for p in self.pids.values()),
+            **{f"rss_{name}": _rss_mb(pid) for name, pid in self.pids.items()},
+        }
 
 
 def _rss_mb(pid: int) -> float:
@@ -139,8 +178,9 @@ def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def interval_row(minute: float, day: SchoolDay, samples: list[Any],
-                 gauges: dict[str, Any]) -> dict[str, Any]:
+def interval_row(
+    minute: float, day: SchoolDay, samples: list[Any], gauges: dict[str, Any]
+) -> dict[str, Any]:
     by_kind: dict[str, list[float]] = {}
     for s in samples:
         if 200 <= s.status < 300:
@@ -148,13 +188,18 @@ def interval_row(minute: float, day: SchoolDay, samples: list[Any],
     statuses = Counter(s.status for s in samples)
     ms = lambda kind, p: round(percentile(by_kind.get(kind, []), p) * 1000, 1)  # noqa: E731
     return {
-        "minute": round(minute, 1), "requests": len(samples),
+        "minute": round(minute, 1),
+        "requests": len(samples),
         "ok": sum(n for s, n in statuses.items() if 200 <= s < 300),
         "shed": statuses[503] + statuses[429],
-        "errors": sum(n for s, n in statuses.items() if s == 0 or (s >= 400
-                                                                    and s not in (429, 503))),
-        "routine_p50": ms("routine", 50), "routine_p99": ms("routine", 99),
-        "action_p99": ms("action", 99), "read_p99": ms("read", 99), **gauges,
+        "errors": sum(
+            n for s, n in statuses.items() if s == 0 or (s >= 400 and s not in (429, 503))
+        ),
+        "routine_p50": ms("routine", 50),
+        "routine_p99": ms("routine", 99),
+        "action_p99": ms("action", 99),
+        "read_p99": ms("read", 99),
+        **gauges,
     }
 
 
@@ -163,8 +208,11 @@ def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if len(rows) < 2:
         return {}
     first, last = rows[0], rows[-1]
-    return {k: round(last[k] - first[k], 1) for k in GROWTH
-            if isinstance(first.get(k), int | float) and isinstance(last.get(k), int | float)}
+    return {
+        k: round(last[k] - first[k], 1)
+        for k in GROWTH
+        if isinstance(first.get(k), int | float) and isinstance(last.get(k), int | float)
+    }
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -173,11 +221,12 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         dsn = await beacon_database(stack)
         smtp_port = free_port()
         records = Path(f"/tmp/beacon-soak-{smtp_port}.tsv")
-        script(stack, "smtp_counter", ["--port", str(smtp_port), "--out", str(records)],
-               smtp_port)
+        script(stack, "smtp_counter", ["--port", str(smtp_port), "--out", str(records)], smtp_port)
         env = beacon_env(dsn, redis.url(0), smtp_port, LOG_LEVEL=args.log_level)
-        pids = {name: beacon_service(stack, name, env).proc.pid  # type: ignore[union-attr]
-                for name in ("ingest", "worker", "notifier")}
+        pids = {
+            name: beacon_service(stack, name, env).proc.pid  # type: ignore[union-attr]
+            for name in ("ingest", "worker", "notifier")
+        }
         ingest = f"http://127.0.0.1:{env['INGEST_PORT']}"
         keys = [(await provision_school(ingest, roster()))[1] for _ in range(args.schools)]
         gauges = Gauges(pids, dsn, redis.url(0))
@@ -185,12 +234,17 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             day = SchoolDay(http, ingest, f"http://127.0.0.1:{env['NOTIFIER_PORT']}", keys)
             rows = await intervals(args, day, gauges)
         books = await final_books(dsn, day, args.drain_timeout)
-    return {"rows": rows, "growth": growth(rows), "books": books,
-            "statuses": {str(k): v for k, v in sorted(day.statuses.items())}}
+    return {
+        "rows": rows,
+        "growth": growth(rows),
+        "books": books,
+        "statuses": {str(k): v for k, v in sorted(day.statuses.items())},
+    }
 
 
-async def intervals(args: argparse.Namespace, day: SchoolDay,
-                    gauges: Gauges) -> list[dict[str, Any]]:
+async def intervals(
+    args: argparse.Namespace, day: SchoolDay, gauges: Gauges
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     offset = 0
@@ -200,8 +254,7 @@ async def intervals(args: argparse.Namespace, day: SchoolDay,
         # open_loop numbers each run's requests from 0; the day numbers them across runs.
         samples = [replace(s, index=s.index + offset) for s in run.samples]
         offset += len(samples)
-        row = interval_row((time.monotonic() - started) / 60, day, samples,
-                           await gauges.read())
+        row = interval_row((time.monotonic() - started) / 60, day, samples, await gauges.read())
         rows.append(row)
         print_table([row], COLUMNS, header=False)
     return rows
@@ -213,8 +266,9 @@ async def final_books(dsn: str, day: SchoolDay, timeout: float) -> dict[str, Any
     try:
         deadline = time.monotonic() + timeout
         while await conn.fetchval(
-                "SELECT (SELECT count(*) FROM alert_events WHERE resolved_at IS NULL) + "
-                "(SELECT count(*) FROM alerts WHERE state NOT IN ('sent', 'failed'))"):
+            "SELECT (SELECT count(*) FROM alert_events WHERE resolved_at IS NULL) + "
+            "(SELECT count(*) FROM alerts WHERE state NOT IN ('sent', 'failed'))"
+        ):
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
@@ -223,7 +277,8 @@ async def final_books(dsn: str, day: SchoolDay, timeout: float) -> dict[str, Any
             "(SELECT count(*) FROM actions) AS actions, "
             "(SELECT count(*) FROM alerts) AS alerts, "
             "(SELECT count(*) FROM alerts WHERE state = 'sent') AS sent, "
-            "(SELECT count(*) FROM alerts WHERE state = 'failed') AS failed")
+            "(SELECT count(*) FROM alerts WHERE state = 'failed') AS failed"
+        )
     finally:
         await conn.close()
     return dict(row)
@@ -248,11 +303,22 @@ def main(argv: list[str] | None = None) -> int:
     result = asyncio.run(soak(args))
     print("growth (last interval - first):", json.dumps(result["growth"]))
     print("books:", json.dumps(result["books"]), "statuses:", json.dumps(result["statuses"]))
-    path = write_json(args.out, "soak", {
-        "command": " ".join(sys.argv), "commit": git_commit(), "cpus": os.cpu_count(),
-        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-        "minutes": args.minutes, "rate": args.rate, "interval_s": args.interval,
-        "mix": MIX, "result": result})
+    path = write_json(
+        args.out,
+        "soak",
+        {
+            "command": " ".join(sys.argv),
+            "commit": git_commit(),
+            "cpus": os.cpu_count(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            "minutes": args.minutes,
+            "rate": args.rate,
+            "interval_s": args.interval,
+            "mix": MIX,
+            "result": result,
+        },
+    )
     print(f"written {path}")
     return 0
 

@@ -52,8 +52,9 @@ def redis_server(stack: AsyncExitStack) -> RedisServer:
     return server
 
 
-def beacon_env(database_url: str, redis_url: str, smtp_port: int = 25,
-               **tuning: str) -> dict[str, str]:
+def beacon_env(
+    database_url: str, redis_url: str, smtp_port: int = 25, **tuning: str
+) -> dict[str, str]:
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -82,8 +83,9 @@ def beacon_service(stack: AsyncExitStack, name: str, env: dict[str, str]) -> Ser
 def script(stack: AsyncExitStack, name: str, args: list[str], port: int) -> subprocess.Popen[bytes]:
     """Run bench/<name>.py as its own process and wait until it listens on `port`."""
     log = open(f"/tmp/beacon-bench-{name}-{port}.log", "wb")  # noqa: SIM115 - child owns it
-    proc = subprocess.Popen([sys.executable, str(BENCH / f"{name}.py"), *args],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH / f"{name}.py"), *args], stdout=log, stderr=subprocess.STDOUT
+    )
     log.close()
     stack.callback(_stop, proc)
     wait_listening(port, proc, name)
@@ -120,8 +122,7 @@ async def provision_school(ingest_url: str, roster: dict[str, Any]) -> tuple[str
     async with aiohttp.ClientSession(ingest_url, headers=headers) as http:
         school = await _json(http.post("/v1/schools", json={"name": "Bench Primary"}))
         await _json(http.put(f"/v1/schools/{school['id']}/roster", json=roster))
-        key = await _json(http.post(f"/v1/schools/{school['id']}/api-keys",
-                                    json={"name": "bench"}))
+        key = await _json(http.post(f"/v1/schools/{school['id']}/api-keys", json={"name": "bench"}))
     return school["id"], key["key"]
 
 

@@ -32,7 +32,7 @@ DEVICE_MANAGERS = frozenset({Role.ADMIN, Role.DSL, Role.SLT, Role.HEAD})
 @dataclass(frozen=True, slots=True)
 class Viewer:
     school_id: uuid.UUID
-    staff_id: uuid.UUID | None = None      # None: an API key
+    staff_id: uuid.UUID | None = None  # None: an API key
     api_key_id: uuid.UUID | None = None
     roles: frozenset[str] = frozenset()
     elevated: bool = False
@@ -121,8 +121,7 @@ def can_manage_devices(viewer: Viewer, school_id: uuid.UUID, staff_id: uuid.UUID
 
 
 def can_change_settings(viewer: Viewer, school_id: uuid.UUID) -> bool:
-    return (viewer.school_id == school_id and viewer.elevated
-            and Role.ADMIN in viewer.roles)
+    return viewer.school_id == school_id and viewer.elevated and Role.ADMIN in viewer.roles
 
 
 # -- Loading the facts: one query each ---------------------------------------------------------
@@ -142,16 +141,22 @@ FROM staff s WHERE s.id = $1 AND s.active
 """
 
 
-async def load_viewer(conn: asyncpg.Connection, staff_id: uuid.UUID,
-                      elevated: bool = False) -> Viewer | None:
+async def load_viewer(
+    conn: asyncpg.Connection, staff_id: uuid.UUID, elevated: bool = False
+) -> Viewer | None:
     """The viewer for an active member of staff (None when inactive or unknown)."""
     row = await conn.fetchrow(_VIEWER, staff_id)
     if row is None:
         return None
-    return Viewer(school_id=row["school_id"], staff_id=staff_id, roles=frozenset(row["roles"]),
-                  elevated=elevated, taught_pupil_ids=frozenset(row["taught"]),
-                  granted_incident_ids=frozenset(row["granted"]),
-                  alerted_incident_ids=frozenset(row["alerted"]))
+    return Viewer(
+        school_id=row["school_id"],
+        staff_id=staff_id,
+        roles=frozenset(row["roles"]),
+        elevated=elevated,
+        taught_pupil_ids=frozenset(row["taught"]),
+        granted_incident_ids=frozenset(row["granted"]),
+        alerted_incident_ids=frozenset(row["alerted"]),
+    )
 
 
 def api_key_viewer(school_id: uuid.UUID, api_key_id: uuid.UUID) -> Viewer:
@@ -170,19 +175,24 @@ ORDER BY i.occurred_at, i.recorded_at"""  # noqa: S608 (constant text, no input)
 
 
 def _facts(row: asyncpg.Record) -> IncidentFacts:
-    return IncidentFacts(id=row["id"], school_id=row["school_id"], pupil_id=row["pupil_id"],
-                         restricted=row["restricted"], linked_pupil_ids=frozenset(row["linked"]),
-                         api_key_id=row["api_key_id"])
+    return IncidentFacts(
+        id=row["id"],
+        school_id=row["school_id"],
+        pupil_id=row["pupil_id"],
+        restricted=row["restricted"],
+        linked_pupil_ids=frozenset(row["linked"]),
+        api_key_id=row["api_key_id"],
+    )
 
 
-async def incident_facts(conn: asyncpg.Connection,
-                         incident_id: uuid.UUID) -> IncidentFacts | None:
+async def incident_facts(conn: asyncpg.Connection, incident_id: uuid.UUID) -> IncidentFacts | None:
     row = await conn.fetchrow(_INCIDENT_FACTS, incident_id)
     return None if row is None else _facts(row)
 
 
-async def visible_incident(conn: asyncpg.Connection, viewer: Viewer,
-                           incident_id: uuid.UUID) -> IncidentFacts:
+async def visible_incident(
+    conn: asyncpg.Connection, viewer: Viewer, incident_id: uuid.UUID
+) -> IncidentFacts:
     """The incident if the viewer may see it; otherwise 404, exactly as for a missing id."""
     facts = await incident_facts(conn, incident_id)
     if facts is None or not can_view_incident(viewer, facts):
@@ -190,8 +200,9 @@ async def visible_incident(conn: asyncpg.Connection, viewer: Viewer,
     return facts
 
 
-async def pupil_incident_facts(conn: asyncpg.Connection, school_id: uuid.UUID,
-                               pupil_id: uuid.UUID) -> list[IncidentFacts]:
+async def pupil_incident_facts(
+    conn: asyncpg.Connection, school_id: uuid.UUID, pupil_id: uuid.UUID
+) -> list[IncidentFacts]:
     """Every incident about the pupil or naming them as a linked pupil, oldest first."""
     rows = await conn.fetch(_PUPIL_INCIDENT_FACTS, school_id, pupil_id)
     return [_facts(r) for r in rows]

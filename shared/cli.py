@@ -38,8 +38,11 @@ def _parser() -> argparse.ArgumentParser:
         svc = sub.add_parser(name, help=f"run the {name} service")
         svc.set_defaults(run=_service, name=name)
     worker = sub.choices["worker"]
-    worker.add_argument("--check", action="store_true",
-                        help="exit 0 if a worker has reported healthy recently (for healthchecks)")
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if a worker has reported healthy recently (for healthchecks)",
+    )
     admin = sub.add_parser("admin", help="schools, API keys, roster import")
     asub = admin.add_subparsers(required=True, metavar="TASK")
     s = asub.add_parser("create-school", help="create a school; prints its id")
@@ -53,8 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("school_id", type=uuid.UUID)
     i.add_argument("file", type=Path)
     i.set_defaults(run=_admin(_import_roster))
-    v = asub.add_parser("verify-audit", help="check the audit log's hash chains; exit 1 if "
-                        "any entry was altered, deleted or inserted")
+    v = asub.add_parser(
+        "verify-audit",
+        help="check the audit log's hash chains; exit 1 if "
+        "any entry was altered, deleted or inserted",
+    )
     v.set_defaults(run=_verify_audit)
     return p
 

@@ -82,8 +82,7 @@ class Settings:
             ingest_port=r.port("INGEST_PORT", 8080),
             notifier_port=r.port("NOTIFIER_PORT", 8081),
             ingest_max_in_flight=r.number("INGEST_MAX_IN_FLIGHT", int, 32, minimum=1),
-            ingest_queue_delay_target=r.number("INGEST_QUEUE_DELAY_TARGET", float, 0.05,
-                                               minimum=0),
+            ingest_queue_delay_target=r.number("INGEST_QUEUE_DELAY_TARGET", float, 0.05, minimum=0),
             db_acquire_timeout=r.number("DB_ACQUIRE_TIMEOUT", float, 0.5, minimum=0.01),
             db_pool_size=r.number("DB_POOL_SIZE", int, 10, minimum=1),
             api_key_rate=r.number("API_KEY_RATE", float, 200.0, minimum=0),
@@ -101,8 +100,9 @@ class Settings:
             send_max_attempts=r.number("SEND_MAX_ATTEMPTS", int, 30, minimum=1),
             escalation_seconds=r.number("ESCALATION_SECONDS", float, 900.0, minimum=1),
             log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
-            session_idle_seconds=r.number("BEACON_SESSION_IDLE_SECONDS", int, 600, minimum=1,
-                                          maximum=86400),
+            session_idle_seconds=r.number(
+                "BEACON_SESSION_IDLE_SECONDS", int, 600, minimum=1, maximum=86400
+            ),
         )
 
 
@@ -184,5 +184,6 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
     """For commands that only touch PostgreSQL (migrate, admin)."""
     import os
 
-    return _Reader(os.environ if env is None else env).url("DATABASE_URL",
-                                                           ("postgres", "postgresql"))
+    return _Reader(os.environ if env is None else env).url(
+        "DATABASE_URL", ("postgres", "postgresql")
+    )

@@ -39,8 +39,9 @@ QUERY_FAILED: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *UNAVAIL
 _MIGRATION_LOCK = 0x6265_6163_6F6E  # "beacon"
 
 
-async def create_pool(dsn: str, size: int = 10, min_size: int = 1,
-                      command_timeout: float = 30.0) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, size: int = 10, min_size: int = 1, command_timeout: float = 30.0
+) -> asyncpg.Pool:
     """The pool every service uses.
 
     - No session reset on release: no service changes session state (no SET, LISTEN or
@@ -51,8 +52,13 @@ async def create_pool(dsn: str, size: int = 10, min_size: int = 1,
       cost ~50 ms of a ~57 ms claim in the notifier.
     """
     return await asyncpg.create_pool(
-        dsn, min_size=min(min_size, size), max_size=size, command_timeout=command_timeout,
-        reset=_keep_session, server_settings={"jit": "off"})
+        dsn,
+        min_size=min(min_size, size),
+        max_size=size,
+        command_timeout=command_timeout,
+        reset=_keep_session,
+        server_settings={"jit": "off"},
+    )
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -78,8 +84,10 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                    name text PRIMARY KEY, sha256 text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        applied = {r["name"]: r["sha256"] for r in await conn.fetch(
-            "SELECT name, sha256 FROM schema_migrations")}
+        applied = {
+            r["name"]: r["sha256"]
+            for r in await conn.fetch("SELECT name, sha256 FROM schema_migrations")
+        }
         done: list[str] = []
         for name, sql in migration_files():
             digest = hashlib.sha256(sql.encode()).hexdigest()
@@ -90,7 +98,8 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             async with conn.transaction():
                 await conn.execute(sql)
                 await conn.execute(
-                    "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", name, digest)
+                    "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", name, digest
+                )
             done.append(name)
             log.info("migration_applied", migration=name)
         return done

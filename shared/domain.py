@@ -57,20 +57,53 @@ def category_groups(slugs: list[str] | set[str]) -> set[str]:
 
 # Default categories from DOMAIN.md: group -> (restricted, names).
 DEFAULT_CATEGORIES: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "Attendance": (False, ("Early Help", "Internal monitoring", "PN", "PN fine", "Punctuality",
-                           "School meeting")),
-    "Behaviour": (False, ("Negative behaviour", "Positive behaviour",
-                          "Team teach (restraint used)")),
-    "Cause for concern": (False, ("Every child", "Injury/Bruise", "Child on Child Abuse",
-                                  "Mental Health", "Safeguarding disclosure",
-                                  "Sexualised comments")),
-    "Parent contact": (False, ("Dojo text", "Email", "Face-to-face conversation", "Meeting",
-                               "Mental Health", "Phone call", "Text")),
+    "Attendance": (
+        False,
+        ("Early Help", "Internal monitoring", "PN", "PN fine", "Punctuality", "School meeting"),
+    ),
+    "Behaviour": (
+        False,
+        ("Negative behaviour", "Positive behaviour", "Team teach (restraint used)"),
+    ),
+    "Cause for concern": (
+        False,
+        (
+            "Every child",
+            "Injury/Bruise",
+            "Child on Child Abuse",
+            "Mental Health",
+            "Safeguarding disclosure",
+            "Sexualised comments",
+        ),
+    ),
+    "Parent contact": (
+        False,
+        (
+            "Dojo text",
+            "Email",
+            "Face-to-face conversation",
+            "Meeting",
+            "Mental Health",
+            "Phone call",
+            "Text",
+        ),
+    ),
     "SLT": (True, ()),
-    "Safeguarding": (True, ("CIN notes", "CLA", "CLA review/PEP", "CP Conference", "CP plan",
-                            "Early Help assessment/review", "Operation Encompass",
-                            "Professional Referral", "Social care communication",
-                            "Early help service communication", "Strategy meeting")),
-    "SEN": (False, ("1:1 support", "HLN", "Intervention", "LLN", "Observation",
-                    "Plan do review")),
+    "Safeguarding": (
+        True,
+        (
+            "CIN notes",
+            "CLA",
+            "CLA review/PEP",
+            "CP Conference",
+            "CP plan",
+            "Early Help assessment/review",
+            "Operation Encompass",
+            "Professional Referral",
+            "Social care communication",
+            "Early help service communication",
+            "Strategy meeting",
+        ),
+    ),
+    "SEN": (False, ("1:1 support", "HLN", "Intervention", "LLN", "Observation", "Plan do review")),
 }

@@ -38,8 +38,12 @@ def hash_key(key: str) -> bytes:
 
 async def create_api_key(conn: asyncpg.Connection, school_id: uuid.UUID, name: str) -> str:
     key, digest = new_api_key()
-    await conn.execute("INSERT INTO api_keys (school_id, name, key_hash) VALUES ($1, $2, $3)",
-                       school_id, name, digest)
+    await conn.execute(
+        "INSERT INTO api_keys (school_id, name, key_hash) VALUES ($1, $2, $3)",
+        school_id,
+        name,
+        digest,
+    )
     return key
 
 
@@ -62,8 +66,9 @@ class ApiKeyCache:
     def __init__(self) -> None:
         self._entries: dict[bytes, tuple[float, ApiCaller]] = {}
 
-    async def authenticate(self, request: web.Request, pool: asyncpg.Pool,
-                           acquire_timeout: float | None = None) -> ApiCaller:
+    async def authenticate(
+        self, request: web.Request, pool: asyncpg.Pool, acquire_timeout: float | None = None
+    ) -> ApiCaller:
         """acquire_timeout bounds the wait for a pool connection on a cache miss
         (TimeoutError past it), so an exhausted pool cannot stall authentication."""
         digest = hash_key(bearer_token(request))
@@ -74,7 +79,8 @@ class ApiKeyCache:
         async with pool.acquire(timeout=acquire_timeout) as conn:
             row = await conn.fetchrow(
                 "SELECT id, school_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-                digest)
+                digest,
+            )
         if row is None:
             raise Unauthorized("The API key is not valid.")
         caller = ApiCaller(school_id=row["school_id"], api_key_id=row["id"])

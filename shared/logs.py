@@ -25,10 +25,14 @@ def configure_logging(level: str = "INFO", service: str = "beacon") -> None:
     structlog.contextvars.bind_contextvars(service=service)
     # Standard-library loggers (aiohttp access, arq) go out as JSON too.
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processor=structlog.processors.JSONRenderer(),
-        foreign_pre_chain=[structlog.processors.add_log_level,
-                           structlog.processors.TimeStamper(fmt="iso", utc=True)],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
     root = logging.getLogger()
     root.handlers = [handler]

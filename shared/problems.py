@@ -89,16 +89,26 @@ class RateLimited(Overloaded):
 
 
 def problem_response(
-    status: int, title: str, detail: str, field: str | None = None,
-    headers: dict[str, str] | None = None, **extra: Any,
+    status: int,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> web.Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail, **extra}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     if field is not None:
         body["field"] = field
         body["errors"] = [{"field": field, "detail": detail}]
-    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_JSON,
-                        headers=headers)
+    return web.Response(
+        status=status, text=json.dumps(body), content_type=PROBLEM_JSON, headers=headers
+    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -125,14 +135,20 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(400, "Malformed request", f"The request is malformed: {e.message}")
     except _REDIS_UNAVAILABLE as e:
         log.warning("redis_unavailable", error=repr(e), path=request.path)
-        return problem_response(503, "Service unavailable",
-                                "A service Beacon depends on is unavailable; retry shortly.",
-                                headers={"Retry-After": "2"})
+        return problem_response(
+            503,
+            "Service unavailable",
+            "A service Beacon depends on is unavailable; retry shortly.",
+            headers={"Retry-After": "2"},
+        )
     except _DATABASE_UNAVAILABLE as e:
         log.warning("database_unavailable", error=repr(e), path=request.path)
-        return problem_response(503, "Service unavailable",
-                                "The database is unavailable; retry shortly.",
-                                headers={"Retry-After": "2"})
+        return problem_response(
+            503,
+            "Service unavailable",
+            "The database is unavailable; retry shortly.",
+            headers={"Retry-After": "2"},
+        )
     except Exception:
         log.exception("unhandled_error", path=request.path, method=request.method)
         return problem_response(500, "Internal error", "An unexpected error occurred.")

@@ -55,8 +55,12 @@ def redis_settings(url: str) -> RedisSettings:
 
 
 async def connect(url: str) -> ArqRedis:
-    return await create_pool(redis_settings(url), job_serializer=serialize,
-                             job_deserializer=deserialize, default_queue_name=WORKER_QUEUE)
+    return await create_pool(
+        redis_settings(url),
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        default_queue_name=WORKER_QUEUE,
+    )
 
 
 async def enqueue_resolve(redis: ArqRedis, event_id: int) -> bool:
@@ -77,12 +81,14 @@ return 1
 """
 
 
-async def enqueue_resolve_many(redis: ArqRedis, event_ids: Sequence[int],
-                               urgent: Collection[int] = ()) -> list[int]:
+async def enqueue_resolve_many(
+    redis: ArqRedis, event_ids: Sequence[int], urgent: Collection[int] = ()
+) -> list[int]:
     """`enqueue_resolve` for many events in one round trip; returns the ones newly queued.
     Events in `urgent` jump the queue (see URGENT_HEAD_START_MS)."""
-    return await _enqueue_many(redis, RESOLVE_EVENT, WORKER_QUEUE, resolve_job_id, event_ids,
-                               urgent)
+    return await _enqueue_many(
+        redis, RESOLVE_EVENT, WORKER_QUEUE, resolve_job_id, event_ids, urgent
+    )
 
 
 async def enqueue_deliver_many(redis: ArqRedis, event_ids: Sequence[int]) -> list[int]:
@@ -90,9 +96,14 @@ async def enqueue_deliver_many(redis: ArqRedis, event_ids: Sequence[int]) -> lis
     return await _enqueue_many(redis, DELIVER, NOTIFIER_QUEUE, deliver_job_id, event_ids)
 
 
-async def _enqueue_many(redis: ArqRedis, function: str, queue_name: str,
-                        job_id: Callable[[int], str], event_ids: Sequence[int],
-                        urgent: Collection[int] = ()) -> list[int]:
+async def _enqueue_many(
+    redis: ArqRedis,
+    function: str,
+    queue_name: str,
+    job_id: Callable[[int], str],
+    event_ids: Sequence[int],
+    urgent: Collection[int] = (),
+) -> list[int]:
     """One pipeline of the same atomic "enqueue unless queued or finished" step arq's
     `enqueue_job` performs (same keys, payload and serializer): arq's own enqueue costs three
     round trips per job, which dominated the callers' time at a few hundred jobs/s."""
@@ -106,8 +117,17 @@ async def _enqueue_many(redis: ArqRedis, function: str, queue_name: str,
             # EVAL, not a registered script: redis-py checks SCRIPT EXISTS before every
             # pipeline holding one, a second round trip; Redis caches the compiled body anyway.
             score = now_ms - URGENT_HEAD_START_MS if event_id in urgent else now_ms
-            pipe.eval(_ENQUEUE_UNLESS_QUEUED, 3, job_key_prefix + job, result_key_prefix + job,
-                      queue_name, payload, redis.expires_extra_ms, score, job)
+            pipe.eval(
+                _ENQUEUE_UNLESS_QUEUED,
+                3,
+                job_key_prefix + job,
+                result_key_prefix + job,
+                queue_name,
+                payload,
+                redis.expires_extra_ms,
+                score,
+                job,
+            )
         results = await pipe.execute()
     return [e for e, queued in zip(event_ids, results, strict=True) if queued == 1]
 
@@ -125,8 +145,10 @@ async def warn_if_redis_unsafe(redis: ArqRedis) -> list[str]:
         if policy != "noeviction":
             warnings.append(f"Redis maxmemory-policy is {policy!r}; set noeviction")
         if aof != "yes":
-            warnings.append("Redis appendonly is off; queued jobs are lost on restart "
-                            "(the outbox relay re-sends them, with delay)")
+            warnings.append(
+                "Redis appendonly is off; queued jobs are lost on restart "
+                "(the outbox relay re-sends them, with delay)"
+            )
     for w in warnings:
         log.warning("redis_unsafe", detail=w)
     return warnings

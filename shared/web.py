@@ -21,8 +21,9 @@ METRICS = web.AppKey("metrics", prometheus_client.CollectorRegistry)
 
 
 def base_app(settings: Settings, client_max_size: int | None = None) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware],
-                          client_max_size=client_max_size or settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[problem_middleware], client_max_size=client_max_size or settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[METRICS] = prometheus_client.CollectorRegistry()
     app.cleanup_ctx.append(_postgres)
@@ -73,8 +74,9 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as e:
         checks["redis"] = f"unavailable: {type(e).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks},
-                             status=200 if ok else 503)
+    return web.json_response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

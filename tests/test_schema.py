@@ -45,8 +45,10 @@ async def test_concurrent_migrate_on_empty_database_applies_each_file_once():
 async def test_seeded_category_slugs_follow_the_slug_rule(pg):
     async with pg.acquire() as conn:
         school = await create_school(conn, "Slug Primary")
-        slugs = {r["slug"] for r in await conn.fetch(
-            "SELECT slug FROM categories WHERE school_id = $1", school)}
+        slugs = {
+            r["slug"]
+            for r in await conn.fetch("SELECT slug FROM categories WHERE school_id = $1", school)
+        }
     expected = {category_slug(g) for g in DEFAULT_CATEGORIES}
     expected |= {category_slug(g, n) for g, (_, names) in DEFAULT_CATEGORIES.items() for n in names}
     assert slugs == expected
@@ -55,33 +57,50 @@ async def test_seeded_category_slugs_follow_the_slug_rule(pg):
     assert "parent-contact/face-to-face-conversation" in slugs
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE incidents SET description = 'edited'",
-    "DELETE FROM incidents",
-    "TRUNCATE incidents CASCADE",
-    "UPDATE actions SET description = 'edited'",
-    "DELETE FROM actions",
-    "DELETE FROM incident_categories",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE incidents SET description = 'edited'",
+        "DELETE FROM incidents",
+        "TRUNCATE incidents CASCADE",
+        "UPDATE actions SET description = 'edited'",
+        "DELETE FROM actions",
+        "DELETE FROM incident_categories",
+    ],
+)
 async def test_incidents_and_actions_refuse_update_delete_truncate(pg, statement):
     async with pg.acquire() as conn:
         school = await create_school(conn, "Append Only Academy")
         staff = await conn.fetchval(
             """INSERT INTO staff (school_id, external_id, email, first_name, last_name, initials)
-               VALUES ($1, 'S1', 'a@b.example', 'A', 'B', 'AB') RETURNING id""", school)
+               VALUES ($1, 'S1', 'a@b.example', 'A', 'B', 'AB') RETURNING id""",
+            school,
+        )
         pupil = await conn.fetchval(
             """INSERT INTO pupils (school_id, external_id, first_name, last_name)
-               VALUES ($1, 'P1', 'C', 'D') RETURNING id""", school)
+               VALUES ($1, 'P1', 'C', 'D') RETURNING id""",
+            school,
+        )
         incident = await conn.fetchval(
             """INSERT INTO incidents (school_id, pupil_id, author_id, occurred_at, description,
                                       restricted) VALUES ($1, $2, $3, now(), 'original', false)
-               RETURNING id""", school, pupil, staff)
+               RETURNING id""",
+            school,
+            pupil,
+            staff,
+        )
         await conn.execute(
             "INSERT INTO incident_categories VALUES ($1, $2, 'behaviour/negative-behaviour')",
-            school, incident)
+            school,
+            incident,
+        )
         await conn.execute(
             """INSERT INTO actions (school_id, incident_id, author_id, description)
-               VALUES ($1, $2, $3, 'spoke to parent')""", school, incident, staff)
+               VALUES ($1, $2, $3, 'spoke to parent')""",
+            school,
+            incident,
+            staff,
+        )
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await conn.execute(statement)
         assert await conn.fetchval("SELECT description FROM incidents") == "original"

@@ -26,8 +26,12 @@ from shared.identity import require_admin
 from shared.problems import InvalidInput, NotFound
 
 PATH = "/v1/schools/{school_id}/access-settings"
-DEFAULTS: dict[str, Any] = {"password_policy": "school", "password_min_length": 8,
-                            "totp_at_login": False, "session_idle_seconds": None}
+DEFAULTS: dict[str, Any] = {
+    "password_policy": "school",
+    "password_min_length": 8,
+    "totp_at_login": False,
+    "session_idle_seconds": None,
+}
 
 _SELECT = """
 SELECT s.id, a.password_policy, a.password_min_length, a.totp_at_login, a.session_idle_seconds
@@ -65,12 +69,23 @@ async def put_settings(request: web.Request) -> web.Response:
     async with database(request) as conn, conn.transaction():
         before = await _current(conn, school_id, lock=True)
         after = {**before, **changes}
-        await conn.execute(_UPSERT, school_id, after["password_policy"],
-                           after["password_min_length"], after["totp_at_login"],
-                           after["session_idle_seconds"])
-        await audit.append(conn, school_id=school_id, action="settings.access.change",
-                           subject_type="school", subject_id=school_id,
-                           ip=client_ip(request), detail={"before": before, "after": after})
+        await conn.execute(
+            _UPSERT,
+            school_id,
+            after["password_policy"],
+            after["password_min_length"],
+            after["totp_at_login"],
+            after["session_idle_seconds"],
+        )
+        await audit.append(
+            conn,
+            school_id=school_id,
+            action="settings.access.change",
+            subject_type="school",
+            subject_id=school_id,
+            ip=client_ip(request),
+            detail={"before": before, "after": after},
+        )
     return web.json_response(after)
 
 
@@ -80,8 +95,9 @@ def parse_changes(body: Any) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if "password_policy" in payload:
         if payload["password_policy"] not in ("school", "ncsc"):
-            raise InvalidInput("password_policy must be 'school' or 'ncsc'.",
-                               field="password_policy")
+            raise InvalidInput(
+                "password_policy must be 'school' or 'ncsc'.", field="password_policy"
+            )
         changes["password_policy"] = payload["password_policy"]
     if "password_min_length" in payload:
         changes["password_min_length"] = _whole(payload, "password_min_length", 8, 64)
@@ -91,8 +107,10 @@ def parse_changes(body: Any) -> dict[str, Any]:
         changes["totp_at_login"] = payload["totp_at_login"]
     if "session_idle_seconds" in payload:
         changes["session_idle_seconds"] = (
-            None if payload["session_idle_seconds"] is None
-            else _whole(payload, "session_idle_seconds", 60, 86400))
+            None
+            if payload["session_idle_seconds"] is None
+            else _whole(payload, "session_idle_seconds", 60, 86400)
+        )
     return changes
 
 
@@ -103,35 +121,62 @@ def _whole(payload: Any, key: str, low: int, high: int) -> int:
     return value
 
 
-async def _current(conn: asyncpg.Connection, school_id: uuid.UUID,
-                   lock: bool = False) -> dict[str, Any]:
+async def _current(
+    conn: asyncpg.Connection, school_id: uuid.UUID, lock: bool = False
+) -> dict[str, Any]:
     if lock:  # two PUTs for one school apply in turn, each audited against the true before
         await conn.execute("SELECT 1 FROM schools WHERE id = $1 FOR UPDATE", school_id)
     row = await conn.fetchrow(_SELECT, school_id)
     if row is None:
         raise NotFound("No such school.")
-    return {k: (DEFAULTS[k] if row[k] is None and k != "session_idle_seconds" else row[k])
-            for k in DEFAULTS}
+    return {
+        k: (DEFAULTS[k] if row[k] is None and k != "session_idle_seconds" else row[k])
+        for k in DEFAULTS
+    }
 
 
 def openapi_paths(problems: Any) -> dict[str, Any]:
     """This module's part of /v1/openapi.json; `problems(*statuses)` renders error responses."""
-    schema = {"type": "object", "additionalProperties": False, "properties": {
-        "password_policy": {"enum": ["school", "ncsc"]},
-        "password_min_length": {"type": "integer", "minimum": 8, "maximum": 64},
-        "totp_at_login": {"type": "boolean"},
-        "session_idle_seconds": {"type": ["integer", "null"], "minimum": 60,
-                                 "maximum": 86400}}}
-    ok = {"description": "The settings in force.",
-          "content": {"application/json": {"schema": schema}}}
-    params = [{"name": "school_id", "in": "path", "required": True,
-               "schema": {"type": "string", "format": "uuid"}}]
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "password_policy": {"enum": ["school", "ncsc"]},
+            "password_min_length": {"type": "integer", "minimum": 8, "maximum": 64},
+            "totp_at_login": {"type": "boolean"},
+            "session_idle_seconds": {"type": ["integer", "null"], "minimum": 60, "maximum": 86400},
+        },
+    }
+    ok = {
+        "description": "The settings in force.",
+        "content": {"application/json": {"schema": schema}},
+    }
+    params = [
+        {
+            "name": "school_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
+    ]
     admin = [{"adminToken": []}]
-    return {PATH: {
-        "get": {"summary": "The school's access settings.", "security": admin,
-                "parameters": params, "responses": {"200": ok, **problems(401, 404)}},
-        "put": {"summary": "Change some access settings (audited).", "security": admin,
+    return {
+        PATH: {
+            "get": {
+                "summary": "The school's access settings.",
+                "security": admin,
                 "parameters": params,
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": schema}}},
-                "responses": {"200": ok, **problems(400, 401, 404, 413, 415, 422)}}}}
+                "responses": {"200": ok, **problems(401, 404)},
+            },
+            "put": {
+                "summary": "Change some access settings (audited).",
+                "security": admin,
+                "parameters": params,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": schema}},
+                },
+                "responses": {"200": ok, **problems(400, 401, 404, 413, 415, 422)},
+            },
+        }
+    }

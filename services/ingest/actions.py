@@ -69,12 +69,26 @@ WHERE a.school_id = $1 AND a.idempotency_key = $2
 """
 
 
-async def record_action(conn: asyncpg.Connection, who: Caller, incident_id: uuid.UUID,
-                        data: ActionInput, key: str | None,
-                        digest: bytes | None) -> asyncpg.Record:
-    return await conn.fetchrow(_RECORD, who.school_id, incident_id, data.author,
-                               data.alert_staff, data.description, who.api_key_id, key,
-                               digest, timeout=STATEMENT_TIMEOUT)
+async def record_action(
+    conn: asyncpg.Connection,
+    who: Caller,
+    incident_id: uuid.UUID,
+    data: ActionInput,
+    key: str | None,
+    digest: bytes | None,
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        _RECORD,
+        who.school_id,
+        incident_id,
+        data.author,
+        data.alert_staff,
+        data.description,
+        who.api_key_id,
+        key,
+        digest,
+        timeout=STATEMENT_TIMEOUT,
+    )
 
 
 async def post_action(request: web.Request) -> web.Response:
@@ -104,13 +118,20 @@ def _refuse(verdict: asyncpg.Record) -> None:
     refuse_unknown(verdict["unknown_staff"], "alert_staff", "staff member")
 
 
-async def _replay(conn: asyncpg.Connection, who: Caller, key: str | None,
-                  digest: bytes | None) -> web.Response:
-    existing = None if key is None else await conn.fetchrow(
-        _BY_KEY, who.school_id, key, timeout=STATEMENT_TIMEOUT)
+async def _replay(
+    conn: asyncpg.Connection, who: Caller, key: str | None, digest: bytes | None
+) -> web.Response:
+    existing = (
+        None
+        if key is None
+        else await conn.fetchrow(_BY_KEY, who.school_id, key, timeout=STATEMENT_TIMEOUT)
+    )
     if existing is None:
         raise Conflict("The action could not be recorded; retry.")
     if bytes(existing["request_hash"]) != digest:
         raise idempotency.mismatch()
-    return web.json_response(stored_action(existing, existing["incident_id"]), status=200,
-                             headers={"Idempotent-Replayed": "true"})
+    return web.json_response(
+        stored_action(existing, existing["incident_id"]),
+        status=200,
+        headers={"Idempotent-Replayed": "true"},
+    )

@@ -36,7 +36,10 @@ async def post_api_key(request: web.Request) -> web.Response:
         await _require_school(conn, school_id)
         key_id = await conn.fetchval(
             "INSERT INTO api_keys (school_id, name, key_hash) VALUES ($1, $2, $3) RETURNING id",
-            school_id, name, digest)
+            school_id,
+            name,
+            digest,
+        )
     # The key is shown here once; only its hash is stored.
     return web.json_response({"key": key, "id": str(key_id), "name": name}, status=201)
 
@@ -56,9 +59,20 @@ async def get_categories(request: web.Request) -> web.Response:
     async with database(request) as conn:
         rows = await conn.fetch(
             """SELECT slug, name, parent_slug, restricted FROM categories
-               WHERE school_id = $1 ORDER BY slug""", who.school_id)
-    return web.json_response([{"slug": r["slug"], "name": r["name"], "parent": r["parent_slug"],
-                               "restricted": r["restricted"]} for r in rows])
+               WHERE school_id = $1 ORDER BY slug""",
+            who.school_id,
+        )
+    return web.json_response(
+        [
+            {
+                "slug": r["slug"],
+                "name": r["name"],
+                "parent": r["parent_slug"],
+                "restricted": r["restricted"],
+            }
+            for r in rows
+        ]
+    )
 
 
 def _name(body: object) -> str:

@@ -62,8 +62,7 @@ async def get_rules(request: web.Request) -> web.Response:
     require_admin(request, state(request).settings.admin_token)
     school_id = path_id(request, "school_id")
     async with database(request) as conn:
-        if not await conn.fetchval("SELECT EXISTS (SELECT FROM schools WHERE id = $1)",
-                                   school_id):
+        if not await conn.fetchval("SELECT EXISTS (SELECT FROM schools WHERE id = $1)", school_id):
             raise NotFound("No such school.")
         return web.json_response(await _rules_json(conn, school_id))
 
@@ -78,8 +77,10 @@ async def put_rules(request: web.Request) -> web.Response:
             raise NotFound("No such school.")
         _check_categories(rules, set(slugs))
         await conn.execute("DELETE FROM alert_rules WHERE school_id = $1", school_id)
-        await conn.executemany(_INSERT, [(school_id, r.event_kind, r.category, r.roles,
-                                          r.class_teachers) for r in rules])
+        await conn.executemany(
+            _INSERT,
+            [(school_id, r.event_kind, r.category, r.roles, r.class_teachers) for r in rules],
+        )
         return web.json_response(await _rules_json(conn, school_id))
 
 
@@ -95,36 +96,50 @@ def _rule(value: Any, path: str) -> RuleInput:
     fields.only_keys(payload, _RULE_KEYS, path)
     kind = fields.required(payload, "event_kind", path)
     if kind not in EVENT_KINDS:
-        raise InvalidInput(f"event_kind must be one of {', '.join(EVENT_KINDS)}.",
-                           field=fields.join(path, "event_kind"))
+        raise InvalidInput(
+            f"event_kind must be one of {', '.join(EVENT_KINDS)}.",
+            field=fields.join(path, "event_kind"),
+        )
     category = payload.get("category")
     if category is not None:
         category = fields.text(category, fields.join(path, "category"), max_len=200)
     roles_path = fields.join(path, "roles")
-    roles = fields.unique(fields.listing(payload.get("roles", []), roles_path, _role,
-                                         len(ROLES)), roles_path)
+    roles = fields.unique(
+        fields.listing(payload.get("roles", []), roles_path, _role, len(ROLES)), roles_path
+    )
     class_teachers = payload.get("class_teachers", False)
     if not isinstance(class_teachers, bool):
-        raise InvalidInput("class_teachers must be true or false.",
-                           field=fields.join(path, "class_teachers"))
+        raise InvalidInput(
+            "class_teachers must be true or false.", field=fields.join(path, "class_teachers")
+        )
     return RuleInput(kind, category, roles, class_teachers)
 
 
 def _role(value: Any, path: str) -> str:
     if not isinstance(value, str) or value not in ROLES:
-        raise InvalidInput(f"Unknown role {value!r}; roles are {', '.join(sorted(ROLES))}.",
-                           field=path)
+        raise InvalidInput(
+            f"Unknown role {value!r}; roles are {', '.join(sorted(ROLES))}.", field=path
+        )
     return value
 
 
 def _check_categories(rules: list[RuleInput], slugs: set[str]) -> None:
     for i, rule in enumerate(rules):
         if rule.category is not None and rule.category not in slugs:
-            raise InvalidInput(f"Unknown category {rule.category!r} for this school.",
-                               field=f"rules[{i}].category")
+            raise InvalidInput(
+                f"Unknown category {rule.category!r} for this school.", field=f"rules[{i}].category"
+            )
 
 
 async def _rules_json(conn: asyncpg.Connection, school_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(_SELECT, school_id)
-    return [{"id": str(r["id"]), "event_kind": r["event_kind"], "category": r["category_slug"],
-             "roles": list(r["roles"]), "class_teachers": r["class_teachers"]} for r in rows]
+    return [
+        {
+            "id": str(r["id"]),
+            "event_kind": r["event_kind"],
+            "category": r["category_slug"],
+            "roles": list(r["roles"]),
+            "class_teachers": r["class_teachers"],
+        }
+        for r in rows
+    ]

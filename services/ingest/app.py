@@ -31,8 +31,12 @@ def create_app(settings: Settings) -> web.Application:
     app = base_app(settings)
     metrics = IngestMetrics.register(app[METRICS])
     delay = QueueDelay(settings.ingest_queue_delay_target)
-    app[INGEST] = Ingest(settings=settings, metrics=metrics, queue_delay=delay,
-                         limiter=RateLimiter(settings.api_key_rate, metrics))
+    app[INGEST] = Ingest(
+        settings=settings,
+        metrics=metrics,
+        queue_delay=delay,
+        limiter=RateLimiter(settings.api_key_rate, metrics),
+    )
     admission = Admission(settings.ingest_max_in_flight, settings.db_pool_size, delay, metrics)
     # The door stands outside the problem middleware: a refusal is pre-rendered bytes, and
     # nothing past measuring it runs for a request that will not be served.
@@ -43,8 +47,7 @@ def create_app(settings: Settings) -> web.Application:
     _routes(app)
     alert_rules.add_routes(app)
     access_settings.add_routes(app)
-    staff_routes.add_routes(app, StaffConfig.from_settings(settings),
-                            api_keys=app[INGEST].api_keys)
+    staff_routes.add_routes(app, StaffConfig.from_settings(settings), api_keys=app[INGEST].api_keys)
     return app
 
 
@@ -71,9 +74,12 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     settings = app[SETTINGS]
-    app[PG] = await database.create_pool(settings.database_url, settings.db_pool_size,
-                                         min_size=settings.db_pool_size,
-                                         command_timeout=STATEMENT_TIMEOUT)
+    app[PG] = await database.create_pool(
+        settings.database_url,
+        settings.db_pool_size,
+        min_size=settings.db_pool_size,
+        command_timeout=STATEMENT_TIMEOUT,
+    )
     yield
     await app[PG].close()
 
@@ -90,5 +96,10 @@ async def _doorbell(app: web.Application) -> AsyncIterator[None]:
 
 def run(settings: Settings) -> None:
     # Access logs off: per-request lines cost throughput; metrics carry the request counts.
-    web.run_app(create_app(settings), host="0.0.0.0", port=settings.ingest_port,  # noqa: S104
-                access_log=None, print=None)
+    web.run_app(
+        create_app(settings),
+        host="0.0.0.0",  # noqa: S104 - a container listens on every interface
+        port=settings.ingest_port,
+        access_log=None,
+        print=None,
+    )

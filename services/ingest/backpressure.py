@@ -32,14 +32,24 @@ Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 Clock = Callable[[], float]
 
 # The door's refusal, rendered once: the same problem+json problem_middleware would write.
-SHED_BODY = json.dumps({"type": "about:blank", "title": Overloaded.title, "status": 503,
-                        "detail": "The service is at capacity; retry shortly."}).encode()
+SHED_BODY = json.dumps(
+    {
+        "type": "about:blank",
+        "title": Overloaded.title,
+        "status": 503,
+        "detail": "The service is at capacity; retry shortly.",
+    }
+).encode()
 SHED_RETRY_AFTER = "1"
 
 
 def shed_response() -> web.Response:
-    return web.Response(body=SHED_BODY, status=503, content_type=PROBLEM_JSON,
-                        headers={"Retry-After": SHED_RETRY_AFTER})
+    return web.Response(
+        body=SHED_BODY,
+        status=503,
+        content_type=PROBLEM_JSON,
+        headers={"Retry-After": SHED_RETRY_AFTER},
+    )
 
 
 class QueueDelay:
@@ -52,8 +62,7 @@ class QueueDelay:
     that admits nobody cannot stay shut for want of new measurements. target 0 disables it.
     """
 
-    def __init__(self, target: float, interval: float = 0.1,
-                 clock: Clock = time.monotonic) -> None:
+    def __init__(self, target: float, interval: float = 0.1, clock: Clock = time.monotonic) -> None:
         self.target = target
         self.interval = interval
         self.clock = clock
@@ -79,8 +88,9 @@ class Admission:
     """Counts API requests being served; refuses at the door past `limit`, or past
     `pool_size` while the queue for a database connection stands."""
 
-    def __init__(self, limit: int, pool_size: int, delay: QueueDelay,
-                 metrics: IngestMetrics) -> None:
+    def __init__(
+        self, limit: int, pool_size: int, delay: QueueDelay, metrics: IngestMetrics
+    ) -> None:
         self.limit = limit
         self.pool_size = pool_size
         self.delay = delay
@@ -148,14 +158,17 @@ class RateLimiter:
         if tokens < 1:
             self._buckets[key] = (tokens, now)
             self.metrics.shed.labels("rate_limit").inc()
-            raise RateLimited("This API key is over its request rate; slow down.",
-                              retry_after=max(1, math.ceil((1 - tokens) / self.rate)))
+            raise RateLimited(
+                "This API key is over its request rate; slow down.",
+                retry_after=max(1, math.ceil((1 - tokens) / self.rate)),
+            )
         self._buckets[key] = (tokens - 1, now)
 
 
 @asynccontextmanager
-async def connection(pool: asyncpg.Pool, wait: float, metrics: IngestMetrics,
-                     delay: QueueDelay) -> AsyncIterator[asyncpg.Connection]:
+async def connection(
+    pool: asyncpg.Pool, wait: float, metrics: IngestMetrics, delay: QueueDelay
+) -> AsyncIterator[asyncpg.Connection]:
     started = time.monotonic()
     try:
         conn = await pool.acquire(timeout=wait)

@@ -51,7 +51,8 @@ async def api_caller(request: web.Request) -> ApiCaller:
     try:
         async with asyncio.timeout(AUTH_TIMEOUT):
             caller = await ingest.api_keys.authenticate(
-                request, request.app[PG], acquire_timeout=ingest.settings.db_acquire_timeout)
+                request, request.app[PG], acquire_timeout=ingest.settings.db_acquire_timeout
+            )
     except TimeoutError:
         ingest.metrics.shed.labels("db_acquire").inc()
         raise Overloaded("The database is busy; retry shortly.") from None
@@ -64,8 +65,9 @@ async def caller(request: web.Request) -> Caller:
     return await auth.caller(request, api_caller)
 
 
-async def session_author(request: web.Request, who: Caller, body: object,
-                         incident_id: uuid.UUID | None = None) -> object:
+async def session_author(
+    request: web.Request, who: Caller, body: object, incident_id: uuid.UUID | None = None
+) -> object:
     """A session records as its own staff member only: the body's author is filled in, and an
     author naming anyone else is refused. For an action (`incident_id`) the session must also
     be able to see the incident: not-yours answers 404, as missing does."""
@@ -84,8 +86,9 @@ async def session_author(request: web.Request, who: Caller, body: object,
 @asynccontextmanager
 async def database(request: web.Request) -> AsyncIterator[asyncpg.Connection]:
     ingest = request.app[INGEST]
-    async with backpressure.connection(request.app[PG], ingest.settings.db_acquire_timeout,
-                                       ingest.metrics, ingest.queue_delay) as conn:
+    async with backpressure.connection(
+        request.app[PG], ingest.settings.db_acquire_timeout, ingest.metrics, ingest.queue_delay
+    ) as conn:
         yield conn
 
 

@@ -59,8 +59,12 @@ def text(value: Any, path: str, max_len: int, min_len: int = 1, strip: bool = Tr
         raise InvalidInput(f"{path} is not valid Unicode text.", field=path)
     cleaned = value.strip() if strip else value
     if len(cleaned) < min_len:
-        raise InvalidInput(f"{path} must not be empty." if min_len == 1 else
-                           f"{path} must be at least {min_len} characters.", field=path)
+        raise InvalidInput(
+            f"{path} must not be empty."
+            if min_len == 1
+            else f"{path} must be at least {min_len} characters.",
+            field=path,
+        )
     if len(cleaned) > max_len:
         raise InvalidInput(f"{path} must be at most {max_len} characters.", field=path)
     return cleaned
@@ -71,8 +75,9 @@ def identifier(value: Any, path: str) -> str:
     return text(value, path, max_len=64)
 
 
-def listing(value: Any, path: str, item: Callable[[Any, str], T], max_items: int,
-            min_items: int = 0) -> list[T]:
+def listing(
+    value: Any, path: str, item: Callable[[Any, str], T], max_items: int, min_items: int = 0
+) -> list[T]:
     if not isinstance(value, list):
         raise InvalidInput(f"{path} must be a list.", field=path)
     if len(value) < min_items:
@@ -110,8 +115,12 @@ def timestamp(value: Any, path: str, latest: dt.datetime) -> dt.datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidInput(f"{path} needs a timezone (e.g. 'Z' or '+01:00').", field=path)
     if not _EARLIEST <= parsed <= latest:
-        raise InvalidInput(f"{path} must not be in the future." if parsed > latest else
-                           f"{path} is too far in the past.", field=path)
+        raise InvalidInput(
+            f"{path} must not be in the future."
+            if parsed > latest
+            else f"{path} is too far in the past.",
+            field=path,
+        )
     return parsed
 
 

@@ -49,21 +49,42 @@ async def post_file(request: web.Request) -> web.Response:
     digest = hashlib.sha256(data).digest()
     async with database(request) as conn:
         uploaded_at = await conn.fetchval(
-            _INSERT, who.school_id, incident_id, author, file_id, filename, content_type,
-            len(data), digest, None if stored else data, stored, timeout=STATEMENT_TIMEOUT)
+            _INSERT,
+            who.school_id,
+            incident_id,
+            author,
+            file_id,
+            filename,
+            content_type,
+            len(data),
+            digest,
+            None if stored else data,
+            stored,
+            timeout=STATEMENT_TIMEOUT,
+        )
         if uploaded_at is None:
             if stored:
                 await asyncio.to_thread(Path(stored).unlink, missing_ok=True)
             await _refuse(conn, who.school_id, incident_id)
     return web.json_response(
-        {"id": str(file_id), "filename": filename, "content_type": content_type,
-         "size_bytes": len(data), "sha256": digest.hex(), "uploaded_by": author,
-         "uploaded_at": stamp(uploaded_at), "url": file_path(incident_id, file_id)},
-        status=201, headers={"Location": file_path(incident_id, file_id)})
+        {
+            "id": str(file_id),
+            "filename": filename,
+            "content_type": content_type,
+            "size_bytes": len(data),
+            "sha256": digest.hex(),
+            "uploaded_by": author,
+            "uploaded_at": stamp(uploaded_at),
+            "url": file_path(incident_id, file_id),
+        },
+        status=201,
+        headers={"Location": file_path(incident_id, file_id)},
+    )
 
 
-async def _author(request: web.Request, who: Caller, incident_id: uuid.UUID,
-                  named: str | None) -> str:
+async def _author(
+    request: web.Request, who: Caller, incident_id: uuid.UUID, named: str | None
+) -> str:
     """An API key names the uploader; a session uploads as itself (and must see the incident)."""
     if who.session is not None:
         body = await session_author(request, who, {"author": named}, incident_id)
@@ -73,11 +94,9 @@ async def _author(request: web.Request, who: Caller, incident_id: uuid.UUID,
     return named
 
 
-async def _read_upload(request: web.Request,
-                       max_bytes: int) -> tuple[str | None, str, bytes]:
+async def _read_upload(request: web.Request, max_bytes: int) -> tuple[str | None, str, bytes]:
     if request.content_type != "multipart/form-data":
-        raise UnsupportedMediaType("Send the file as multipart/form-data.",
-                                   field="Content-Type")
+        raise UnsupportedMediaType("Send the file as multipart/form-data.", field="Content-Type")
     if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
         raise TooLarge(f"Files may be at most {max_bytes} bytes.", field="file")
     author: str | None = None
@@ -118,8 +137,9 @@ def _safe_name(name: str | None) -> str:
     return cleaned or "upload"
 
 
-async def _store(files_dir: str, school_id: uuid.UUID, file_id: uuid.UUID,
-                 data: bytes) -> str | None:
+async def _store(
+    files_dir: str, school_id: uuid.UUID, file_id: uuid.UUID, data: bytes
+) -> str | None:
     """Write under FILES_DIR when configured (returns the path); None: keep it in PostgreSQL."""
     if not files_dir:
         return None
@@ -136,11 +156,15 @@ async def _store(files_dir: str, school_id: uuid.UUID, file_id: uuid.UUID,
 async def _refuse(conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID) -> None:
     exists = await conn.fetchval(
         "SELECT EXISTS (SELECT FROM incidents WHERE school_id = $1 AND id = $2)",
-        school_id, incident_id, timeout=STATEMENT_TIMEOUT)
+        school_id,
+        incident_id,
+        timeout=STATEMENT_TIMEOUT,
+    )
     if not exists:
         raise NotFound("No such incident in this school.")
-    raise InvalidInput("The author is an unknown or inactive staff member of this school.",
-                       field="author")
+    raise InvalidInput(
+        "The author is an unknown or inactive staff member of this school.", field="author"
+    )
 
 
 async def get_file(request: web.Request) -> web.Response:
@@ -152,20 +176,27 @@ async def get_file(request: web.Request) -> web.Response:
         row = await conn.fetchrow(
             """SELECT filename, content_type, data, stored_path FROM incident_files
                WHERE school_id = $1 AND incident_id = $2 AND id = $3""",
-            who.school_id, incident_id, file_id, timeout=STATEMENT_TIMEOUT)
+            who.school_id,
+            incident_id,
+            file_id,
+            timeout=STATEMENT_TIMEOUT,
+        )
         if row is None:
             raise NotFound("No such file on this incident.")
         await audit_view(conn, request, who, incident_id, file=str(file_id))
     data = row["data"]
     if data is None:
         data = await asyncio.to_thread(Path(row["stored_path"]).read_bytes)
-    return web.Response(body=data, headers={
-        "Content-Type": row["content_type"],
-        "Content-Disposition": _attachment(row["filename"]),
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, no-store",
-    })
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": row["content_type"],
+            "Content-Disposition": _attachment(row["filename"]),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 def _attachment(filename: str) -> str:

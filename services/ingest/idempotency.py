@@ -20,18 +20,21 @@ def key_from(request: web.Request) -> str | None:
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise InvalidInput(f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII characters.",
-                           field=HEADER)
+        raise InvalidInput(
+            f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII characters.", field=HEADER
+        )
     return key
 
 
 def request_hash(scope: str, payload: Any) -> bytes:
     """sha256 of canonical JSON, so key order and whitespace do not make a body 'different'."""
-    canonical = json.dumps([scope, payload], sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False)
+    canonical = json.dumps(
+        [scope, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()
 
 
 def mismatch() -> InvalidInput:
-    return InvalidInput(f"This {HEADER} was already used with a different request body.",
-                        field=HEADER)
+    return InvalidInput(
+        f"This {HEADER} was already used with a different request body.", field=HEADER
+    )

@@ -71,23 +71,46 @@ FROM verdict LEFT JOIN incident ON true
 _PRIVILEGED = sorted(PRIVILEGED_ROLES)
 
 
-async def record_incident(conn: asyncpg.Connection, school_id: uuid.UUID,
-                          api_key_id: uuid.UUID | None, data: IncidentInput,
-                          idempotency_key: str | None,
-                          request_hash: bytes | None) -> asyncpg.Record:
+async def record_incident(
+    conn: asyncpg.Connection,
+    school_id: uuid.UUID,
+    api_key_id: uuid.UUID | None,
+    data: IncidentInput,
+    idempotency_key: str | None,
+    request_hash: bytes | None,
+) -> asyncpg.Record:
     marks = data.body_map
     return await conn.fetchrow(
-        _RECORD, school_id, data.author, data.pupil, data.linked_pupils, data.categories,
-        data.alert_staff, data.occurred_at, data.description, api_key_id, idempotency_key,
-        request_hash, data.agencies, [m.view for m in marks], [m.region for m in marks],
-        [m.note for m in marks], _PRIVILEGED, timeout=STATEMENT_TIMEOUT)
+        _RECORD,
+        school_id,
+        data.author,
+        data.pupil,
+        data.linked_pupils,
+        data.categories,
+        data.alert_staff,
+        data.occurred_at,
+        data.description,
+        api_key_id,
+        idempotency_key,
+        request_hash,
+        data.agencies,
+        [m.view for m in marks],
+        [m.region for m in marks],
+        [m.note for m in marks],
+        _PRIVILEGED,
+        timeout=STATEMENT_TIMEOUT,
+    )
 
 
-async def find_by_key(conn: asyncpg.Connection, school_id: uuid.UUID,
-                      idempotency_key: str) -> asyncpg.Record | None:
+async def find_by_key(
+    conn: asyncpg.Connection, school_id: uuid.UUID, idempotency_key: str
+) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, request_hash FROM incidents WHERE school_id = $1 AND idempotency_key = $2",
-        school_id, idempotency_key, timeout=STATEMENT_TIMEOUT)
+        school_id,
+        idempotency_key,
+        timeout=STATEMENT_TIMEOUT,
+    )
 
 
 _INCIDENT = """
@@ -125,16 +148,19 @@ WHERE f.school_id = $1 AND f.incident_id = $2 ORDER BY f.uploaded_at, f.id
 """
 
 
-async def fetch_incident(conn: asyncpg.Connection, school_id: uuid.UUID,
-                         incident_id: uuid.UUID) -> asyncpg.Record | None:
+async def fetch_incident(
+    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+) -> asyncpg.Record | None:
     return await conn.fetchrow(_INCIDENT, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
 
 
-async def fetch_actions(conn: asyncpg.Connection, school_id: uuid.UUID,
-                        incident_id: uuid.UUID) -> list[asyncpg.Record]:
+async def fetch_actions(
+    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+) -> list[asyncpg.Record]:
     return await conn.fetch(_ACTIONS, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
 
 
-async def fetch_files(conn: asyncpg.Connection, school_id: uuid.UUID,
-                      incident_id: uuid.UUID) -> list[asyncpg.Record]:
+async def fetch_files(
+    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+) -> list[asyncpg.Record]:
     return await conn.fetch(_FILES, school_id, incident_id, timeout=STATEMENT_TIMEOUT)

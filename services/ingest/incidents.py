@@ -33,16 +33,16 @@ async def post_incident(request: web.Request) -> web.Response:
     data = parse_incident(body, now=dt.datetime.now(dt.UTC))
     digest = None if key is None else idempotency.request_hash("incident", body)
     async with database(request) as conn:
-        row = await queries.record_incident(conn, who.school_id, who.api_key_id, data,
-                                            key, digest)
+        row = await queries.record_incident(conn, who.school_id, who.api_key_id, data, key, digest)
         if row["incident_id"] is None:
             refuse(row)
             # Everything checked out but the insert did nothing: the Idempotency-Key exists.
             return await replay(conn, who, key, digest)
     if ingest.doorbell is not None:
         ingest.doorbell.ring(row["event_id"], urgent=row["restricted"])
-    return web.json_response(new_incident(row, data), status=201,
-                             headers={"Location": incident_path(row["incident_id"])})
+    return web.json_response(
+        new_incident(row, data), status=201, headers={"Location": incident_path(row["incident_id"])}
+    )
 
 
 def refuse(verdict: asyncpg.Record) -> None:
@@ -55,34 +55,40 @@ def refuse(verdict: asyncpg.Record) -> None:
     refuse_unknown(verdict["unknown_linked"], "linked_pupils", "pupil")
     refuse_unknown(verdict["unknown_categories"], "categories", "category")
     if verdict["restricted"] and not verdict["privileged"]:
-        raise Forbidden("Only DSL, SLT, head, deputy DSL or pastoral staff may record "
-                        "restricted categories.", field="categories")
+        raise Forbidden(
+            "Only DSL, SLT, head, deputy DSL or pastoral staff may record restricted categories.",
+            field="categories",
+        )
     refuse_unknown(verdict["unknown_staff"], "alert_staff", "staff member")
 
 
 def refuse_author(verdict: asyncpg.Record) -> None:
     if verdict["author_id"] is None:
         known = "inactive" if verdict["author_known"] else "unknown"
-        raise InvalidInput(f"The author is an {known} staff member of this school.",
-                           field="author")
+        raise InvalidInput(f"The author is an {known} staff member of this school.", field="author")
 
 
 def refuse_unknown(values: list[str], field: str, what: str) -> None:
     if values:
-        raise InvalidInput(f"Unknown or inactive {what}: {', '.join(values)}.", field=field,
-                           unknown=list(values))
+        raise InvalidInput(
+            f"Unknown or inactive {what}: {', '.join(values)}.", field=field, unknown=list(values)
+        )
 
 
-async def replay(conn: asyncpg.Connection, who: Caller, key: str | None,
-                 digest: bytes | None) -> web.Response:
+async def replay(
+    conn: asyncpg.Connection, who: Caller, key: str | None, digest: bytes | None
+) -> web.Response:
     existing = None if key is None else await queries.find_by_key(conn, who.school_id, key)
     if existing is None:
         raise Conflict("The incident could not be recorded; retry.")
     if bytes(existing["request_hash"]) != digest:
         raise idempotency.mismatch()
     body = await _load(conn, who.school_id, existing["id"])
-    return web.json_response(body, status=200, headers={
-        "Location": incident_path(existing["id"]), "Idempotent-Replayed": "true"})
+    return web.json_response(
+        body,
+        status=200,
+        headers={"Location": incident_path(existing["id"]), "Idempotent-Replayed": "true"},
+    )
 
 
 async def get_incident(request: web.Request) -> web.Response:
@@ -97,16 +103,29 @@ async def get_incident(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def audit_view(conn: asyncpg.Connection, request: web.Request, who: Caller,
-                     incident_id: uuid.UUID, **detail: str) -> None:
-    await audit.append(conn, school_id=who.school_id, actor_staff_id=who.staff_id,
-                       actor_api_key_id=who.api_key_id, action="incident.view",
-                       subject_type="incident", subject_id=incident_id, ip=client_ip(request),
-                       detail=detail)
+async def audit_view(
+    conn: asyncpg.Connection,
+    request: web.Request,
+    who: Caller,
+    incident_id: uuid.UUID,
+    **detail: str,
+) -> None:
+    await audit.append(
+        conn,
+        school_id=who.school_id,
+        actor_staff_id=who.staff_id,
+        actor_api_key_id=who.api_key_id,
+        action="incident.view",
+        subject_type="incident",
+        subject_id=incident_id,
+        ip=client_ip(request),
+        detail=detail,
+    )
 
 
-async def _load(conn: asyncpg.Connection, school_id: uuid.UUID,
-                incident_id: uuid.UUID) -> dict[str, object]:
+async def _load(
+    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+) -> dict[str, object]:
     row = await queries.fetch_incident(conn, school_id, incident_id)
     if row is None:
         raise NotFound("No such incident in this school.")

@@ -34,20 +34,35 @@ class IngestMetrics:
     @classmethod
     def register(cls, registry: CollectorRegistry) -> IngestMetrics:
         return cls(
-            in_flight=Gauge("beacon_ingest_in_flight", "API requests being served now",
-                            registry=registry),
-            requests=Counter("beacon_ingest_requests", "API requests answered, by status",
-                             ["status"], registry=registry),
-            shed=Counter("beacon_ingest_shed", "API requests refused to protect the service",
-                         ["reason"], registry=registry),
-            seconds=Histogram("beacon_ingest_request_seconds", "API request latency",
-                              buckets=(.002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5),
-                              registry=registry),
-            queue_depth=Gauge("beacon_queue_depth", "Jobs waiting in an arq queue", ["queue"],
-                              registry=registry),
-            outbox_pending=Gauge("beacon_outbox_pending",
-                                 "Alert events not yet resolved by the worker",
-                                 registry=registry),
+            in_flight=Gauge(
+                "beacon_ingest_in_flight", "API requests being served now", registry=registry
+            ),
+            requests=Counter(
+                "beacon_ingest_requests",
+                "API requests answered, by status",
+                ["status"],
+                registry=registry,
+            ),
+            shed=Counter(
+                "beacon_ingest_shed",
+                "API requests refused to protect the service",
+                ["reason"],
+                registry=registry,
+            ),
+            seconds=Histogram(
+                "beacon_ingest_request_seconds",
+                "API request latency",
+                buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+                registry=registry,
+            ),
+            queue_depth=Gauge(
+                "beacon_queue_depth", "Jobs waiting in an arq queue", ["queue"], registry=registry
+            ),
+            outbox_pending=Gauge(
+                "beacon_outbox_pending",
+                "Alert events not yet resolved by the worker",
+                registry=registry,
+            ),
         )
 
     async def refresh(self, redis: ArqRedis, pool: asyncpg.Pool) -> None:
@@ -63,7 +78,8 @@ class IngestMetrics:
         try:
             pending = await pool.fetchval(
                 "SELECT count(*) FROM alert_events WHERE resolved_at IS NULL",
-                timeout=SCRAPE_TIMEOUT)
+                timeout=SCRAPE_TIMEOUT,
+            )
             self.outbox_pending.set(pending)
         except database.QUERY_FAILED as e:
             log.warning("metrics_outbox_unavailable", error=repr(e))
@@ -73,8 +89,9 @@ class IngestMetrics:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def refresh_on_scrape(metrics: IngestMetrics) -> Callable[
-        [web.Request, Handler], Awaitable[web.StreamResponse]]:
+def refresh_on_scrape(
+    metrics: IngestMetrics,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     @web.middleware
     async def refresh(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == "/metrics":

@@ -73,24 +73,27 @@ def parse_roster(payload: Any) -> Roster:
 
 def _staff(value: Any, path: str) -> StaffRow:
     s = fields.obj(value, path)
-    fields.only_keys(s, frozenset({"id", "email", "first_name", "last_name", "initials",
-                                   "roles"}), path)
+    fields.only_keys(
+        s, frozenset({"id", "email", "first_name", "last_name", "initials", "roles"}), path
+    )
     email = fields.text(fields.required(s, "email", path), f"{path}.email", max_len=254)
     if "@" not in email or any(c.isspace() for c in email):
         raise InvalidInput("Not an email address.", field=f"{path}.email")
     roles = fields.listing(fields.required(s, "roles", path), f"{path}.roles", _role, 8)
     return StaffRow(
-        id=fields.identifier(fields.required(s, "id", path), f"{path}.id"), email=email,
-        first_name=_name(s, "first_name", path), last_name=_name(s, "last_name", path),
+        id=fields.identifier(fields.required(s, "id", path), f"{path}.id"),
+        email=email,
+        first_name=_name(s, "first_name", path),
+        last_name=_name(s, "last_name", path),
         initials=fields.text(fields.required(s, "initials", path), f"{path}.initials", 5),
-        roles=sorted(set(roles)))
+        roles=sorted(set(roles)),
+    )
 
 
 def _role(value: Any, path: str) -> str:
     role = fields.text(value, path, max_len=32)
     if role not in ROLES:
-        raise InvalidInput(f"Unknown role {role!r}; one of {', '.join(sorted(ROLES))}.",
-                           field=path)
+        raise InvalidInput(f"Unknown role {role!r}; one of {', '.join(sorted(ROLES))}.", field=path)
     return role
 
 
@@ -98,22 +101,27 @@ def _class(value: Any, path: str) -> ClassRow:
     c = fields.obj(value, path)
     fields.only_keys(c, frozenset({"id", "name", "teachers"}), path)
     teachers = fields.listing(c.get("teachers", []), f"{path}.teachers", fields.identifier, 50)
-    return ClassRow(id=fields.identifier(fields.required(c, "id", path), f"{path}.id"),
-                    name=fields.text(fields.required(c, "name", path), f"{path}.name", 100),
-                    teachers=sorted(set(teachers)))
+    return ClassRow(
+        id=fields.identifier(fields.required(c, "id", path), f"{path}.id"),
+        name=fields.text(fields.required(c, "name", path), f"{path}.name", 100),
+        teachers=sorted(set(teachers)),
+    )
 
 
 def _pupil(value: Any, path: str) -> PupilRow:
     p = fields.obj(value, path)
-    fields.only_keys(p, frozenset({"id", "first_name", "last_name", "date_of_birth",
-                                   "classes"}), path)
+    fields.only_keys(
+        p, frozenset({"id", "first_name", "last_name", "date_of_birth", "classes"}), path
+    )
     born = p.get("date_of_birth")
     classes = fields.listing(p.get("classes", []), f"{path}.classes", fields.identifier, 50)
     return PupilRow(
         id=fields.identifier(fields.required(p, "id", path), f"{path}.id"),
-        first_name=_name(p, "first_name", path), last_name=_name(p, "last_name", path),
+        first_name=_name(p, "first_name", path),
+        last_name=_name(p, "last_name", path),
         date_of_birth=None if born is None else fields.date(born, f"{path}.date_of_birth"),
-        classes=sorted(set(classes)))
+        classes=sorted(set(classes)),
+    )
 
 
 def _name(row: Any, key: str, path: str) -> str:
@@ -132,31 +140,62 @@ def _known(table: str, key: str, lists: list[list[str]], known: set[str]) -> Non
     for i, ids in enumerate(lists):
         for j, ref in enumerate(ids):
             if ref not in known:
-                raise InvalidInput(f"{ref!r} is not in this roster.",
-                                   field=f"{table}[{i}].{key}[{j}]")
+                raise InvalidInput(
+                    f"{ref!r} is not in this roster.", field=f"{table}[{i}].{key}[{j}]"
+                )
 
 
-async def import_roster(conn: asyncpg.Connection, school_id: uuid.UUID,
-                        roster: Roster) -> dict[str, int]:
+async def import_roster(
+    conn: asyncpg.Connection, school_id: uuid.UUID, roster: Roster
+) -> dict[str, int]:
     """Upsert the roster for one school. The caller owns the transaction."""
     # Two imports for one school at once would interleave their deactivations.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('roster:' || $1::text))",
-                       str(school_id))
-    await q.upsert(conn, q.UPSERT_STAFF, q.DEACTIVATE_STAFF, school_id,
-                   [asdict(s) for s in roster.staff], "staff")
-    await q.upsert(conn, q.UPSERT_CLASSES, q.DEACTIVATE_CLASSES, school_id,
-                   [{"id": c.id, "name": c.name} for c in roster.classes], "classes")
-    await q.upsert(conn, q.UPSERT_PUPILS, q.DEACTIVATE_PUPILS, school_id,
-                   [_pupil_json(p) for p in roster.pupils], "pupils")
-    await q.replace_links(conn, q.REPLACE_CLASS_TEACHERS, school_id,
-                          [{"a": c.id, "b": t} for c in roster.classes for t in c.teachers])
-    await q.replace_links(conn, q.REPLACE_PUPIL_CLASSES, school_id,
-                          [{"a": p.id, "b": c} for p in roster.pupils for c in p.classes])
-    return {"staff": len(roster.staff), "pupils": len(roster.pupils),
-            "classes": len(roster.classes)}
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('roster:' || $1::text))", str(school_id)
+    )
+    await q.upsert(
+        conn,
+        q.UPSERT_STAFF,
+        q.DEACTIVATE_STAFF,
+        school_id,
+        [asdict(s) for s in roster.staff],
+        "staff",
+    )
+    await q.upsert(
+        conn,
+        q.UPSERT_CLASSES,
+        q.DEACTIVATE_CLASSES,
+        school_id,
+        [{"id": c.id, "name": c.name} for c in roster.classes],
+        "classes",
+    )
+    await q.upsert(
+        conn,
+        q.UPSERT_PUPILS,
+        q.DEACTIVATE_PUPILS,
+        school_id,
+        [_pupil_json(p) for p in roster.pupils],
+        "pupils",
+    )
+    await q.replace_links(
+        conn,
+        q.REPLACE_CLASS_TEACHERS,
+        school_id,
+        [{"a": c.id, "b": t} for c in roster.classes for t in c.teachers],
+    )
+    await q.replace_links(
+        conn,
+        q.REPLACE_PUPIL_CLASSES,
+        school_id,
+        [{"a": p.id, "b": c} for p in roster.pupils for c in p.classes],
+    )
+    return {
+        "staff": len(roster.staff),
+        "pupils": len(roster.pupils),
+        "classes": len(roster.classes),
+    }
 
 
 def _pupil_json(p: PupilRow) -> dict[str, Any]:
     born = None if p.date_of_birth is None else p.date_of_birth.isoformat()
-    return {"id": p.id, "first_name": p.first_name, "last_name": p.last_name,
-            "date_of_birth": born}
+    return {"id": p.id, "first_name": p.first_name, "last_name": p.last_name, "date_of_birth": born}

@@ -93,19 +93,30 @@ REPLACE_PUPIL_CLASSES = (
 )
 
 
-async def upsert(conn: asyncpg.Connection, upsert_sql: str, deactivate_sql: str,
-                 school_id: uuid.UUID, rows: list[dict[str, Any]], table: str) -> None:
+async def upsert(
+    conn: asyncpg.Connection,
+    upsert_sql: str,
+    deactivate_sql: str,
+    school_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+    table: str,
+) -> None:
     try:
         await conn.execute(upsert_sql, school_id, json.dumps(rows))
     except asyncpg.UniqueViolationError as e:
         # Only staff emails can collide here: e.g. a new starter given a leaver's address.
-        raise InvalidInput(f"A row collides with an existing one: {e.detail}",
-                           field=table) from None
+        raise InvalidInput(
+            f"A row collides with an existing one: {e.detail}", field=table
+        ) from None
     await conn.execute(deactivate_sql, school_id, json.dumps([r["id"] for r in rows]))
 
 
-async def replace_links(conn: asyncpg.Connection, statements: tuple[str, str],
-                        school_id: uuid.UUID, pairs: list[dict[str, str]]) -> None:
+async def replace_links(
+    conn: asyncpg.Connection,
+    statements: tuple[str, str],
+    school_id: uuid.UUID,
+    pairs: list[dict[str, str]],
+) -> None:
     payload = json.dumps(pairs)
     for sql in statements:
         await conn.execute(sql, school_id, payload)

@@ -9,6 +9,7 @@ import asyncpg
 
 async def create_school(conn: asyncpg.Connection, name: str) -> uuid.UUID:
     school_id: uuid.UUID = await conn.fetchval(
-        "INSERT INTO schools (name) VALUES ($1) RETURNING id", name)
+        "INSERT INTO schools (name) VALUES ($1) RETURNING id", name
+    )
     await conn.execute("SELECT seed_school($1)", school_id)
     return school_id

@@ -47,8 +47,19 @@ class ActionInput:
     alert_staff: list[str]
 
 
-_INCIDENT_FIELDS = frozenset({"author", "pupil", "occurred_at", "description", "categories",
-                              "linked_pupils", "agencies", "body_map", "alert_staff"})
+_INCIDENT_FIELDS = frozenset(
+    {
+        "author",
+        "pupil",
+        "occurred_at",
+        "description",
+        "categories",
+        "linked_pupils",
+        "agencies",
+        "body_map",
+        "alert_staff",
+    }
+)
 _ACTION_FIELDS = frozenset({"author", "description", "alert_staff"})
 _MARK_FIELDS = frozenset({"view", "region", "note"})
 
@@ -59,17 +70,23 @@ def parse_incident(body: Any, now: dt.datetime) -> IncidentInput:
     pupil = fields.identifier(fields.required(p, "pupil"), "pupil")
     linked = _people(p, "linked_pupils")
     if pupil in linked:
-        raise InvalidInput("The incident's pupil cannot also be a linked pupil.",
-                           field=f"linked_pupils[{linked.index(pupil)}]")
+        raise InvalidInput(
+            "The incident's pupil cannot also be a linked pupil.",
+            field=f"linked_pupils[{linked.index(pupil)}]",
+        )
     return IncidentInput(
         author=fields.identifier(fields.required(p, "author"), "author"),
         pupil=pupil,
-        occurred_at=fields.timestamp(fields.required(p, "occurred_at"), "occurred_at",
-                                     latest=now + CLOCK_SKEW),
+        occurred_at=fields.timestamp(
+            fields.required(p, "occurred_at"), "occurred_at", latest=now + CLOCK_SKEW
+        ),
         description=_description(p),
-        categories=fields.unique(fields.listing(
-            fields.required(p, "categories"), "categories", _slug, MAX_CATEGORIES, min_items=1),
-            "categories"),
+        categories=fields.unique(
+            fields.listing(
+                fields.required(p, "categories"), "categories", _slug, MAX_CATEGORIES, min_items=1
+            ),
+            "categories",
+        ),
         linked_pupils=linked,
         agencies=fields.listing(_optional(p, "agencies"), "agencies", _agency, MAX_AGENCIES),
         body_map=fields.listing(_optional(p, "body_map"), "body_map", _mark, MAX_MARKS),

@@ -68,5 +68,10 @@ async def _refresh_gauges(request: web.Request, handler: Handler) -> web.StreamR
 
 def run(settings: Settings) -> None:
     app = create_app(settings, delivery=True)
-    web.run_app(app, host="0.0.0.0", port=settings.notifier_port,  # noqa: S104 - container
-                access_log=None, print=None)
+    web.run_app(
+        app,
+        host="0.0.0.0",  # noqa: S104 - a container listens on every interface
+        port=settings.notifier_port,
+        access_log=None,
+        print=None,
+    )

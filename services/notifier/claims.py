@@ -84,36 +84,61 @@ ORDER BY c.priority DESC
 """
 
 
-async def claim_due(conn: asyncpg.Connection | asyncpg.Pool, limit: int,
-                    lease_seconds: float) -> list[tuple[AlertMail, int]]:
+async def claim_due(
+    conn: asyncpg.Connection | asyncpg.Pool, limit: int, lease_seconds: float
+) -> list[tuple[AlertMail, int]]:
     """Lease up to `limit` due alerts (priority first, fair across schools) with everything
     their emails need, in one statement. Returns (mail, attempts) pairs."""
     rows = await conn.fetch(_CLAIM, limit, lease_seconds)
-    return [(AlertMail(r["id"], r["email"], r["kind"], r["reference"], r["school"],
-                       r["categories"], r["initials"]), r["attempts"]) for r in rows]
+    return [
+        (
+            AlertMail(
+                r["id"],
+                r["email"],
+                r["kind"],
+                r["reference"],
+                r["school"],
+                r["categories"],
+                r["initials"],
+            ),
+            r["attempts"],
+        )
+        for r in rows
+    ]
 
 
 async def mark_sent(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[uuid.UUID]) -> int:
     status: str = await conn.execute(
         """UPDATE alerts SET state = 'sent', sent_at = now(), lease_until = NULL, error = NULL
-           WHERE id = ANY($1::uuid[]) AND state = 'sending'""", list(ids))
+           WHERE id = ANY($1::uuid[]) AND state = 'sending'""",
+        list(ids),
+    )
     return int(status.split()[-1])
 
 
-async def mark_retrying(conn: asyncpg.Connection | asyncpg.Pool, alert_id: uuid.UUID,
-                        delay_seconds: float, error: str) -> bool:
+async def mark_retrying(
+    conn: asyncpg.Connection | asyncpg.Pool, alert_id: uuid.UUID, delay_seconds: float, error: str
+) -> bool:
     status: str = await conn.execute(
         """UPDATE alerts SET state = 'retrying', lease_until = NULL, error = $3,
                   next_attempt_at = now() + make_interval(secs => $2)
-           WHERE id = $1 AND state = 'sending'""", alert_id, delay_seconds, error)
+           WHERE id = $1 AND state = 'sending'""",
+        alert_id,
+        delay_seconds,
+        error,
+    )
     return status.endswith(" 1")
 
 
-async def mark_failed(conn: asyncpg.Connection | asyncpg.Pool, alert_id: uuid.UUID,
-                      error: str) -> bool:
+async def mark_failed(
+    conn: asyncpg.Connection | asyncpg.Pool, alert_id: uuid.UUID, error: str
+) -> bool:
     status: str = await conn.execute(
         """UPDATE alerts SET state = 'failed', failed_at = now(), lease_until = NULL, error = $2
-           WHERE id = $1 AND state = 'sending'""", alert_id, error)
+           WHERE id = $1 AND state = 'sending'""",
+        alert_id,
+        error,
+    )
     return status.endswith(" 1")
 
 
@@ -121,5 +146,6 @@ async def count_due(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     count: int = await conn.fetchval(
         """SELECT count(*) FROM alerts
            WHERE (state IN ('queued', 'retrying') AND next_attempt_at <= now())
-              OR (state = 'sending' AND lease_until < now())""")
+              OR (state = 'sending' AND lease_until < now())"""
+    )
     return count

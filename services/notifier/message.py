@@ -69,10 +69,14 @@ class Composer:
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
         )
         text, markup = _bodies(headline, mail, self.link(mail.alert_id))
-        return b"".join((
-            head.encode(), _part(boundary, "plain", text), _part(boundary, "html", markup),
-            f"--{boundary}--\r\n".encode(),
-        ))
+        return b"".join(
+            (
+                head.encode(),
+                _part(boundary, "plain", text),
+                _part(boundary, "html", markup),
+                f"--{boundary}--\r\n".encode(),
+            )
+        )
 
     def _now(self) -> str:
         second = int(time.time())
@@ -82,26 +86,46 @@ class Composer:
 
 
 def _bodies(headline: str, mail: AlertMail, link: str) -> tuple[str, str]:
-    facts = [("School", mail.school), ("Incident", f"#{mail.reference}"),
-             ("Categories", mail.categories), ("Raised by", mail.initials)]
-    text = "\r\n".join([headline, ""] + [f"{k}: {_line(v)}" for k, v in facts] + [
-        "", "Open the alert (sign-in required):", link, "",
-        "This email deliberately carries no pupil details. Do not reply to it.", ""])
+    facts = [
+        ("School", mail.school),
+        ("Incident", f"#{mail.reference}"),
+        ("Categories", mail.categories),
+        ("Raised by", mail.initials),
+    ]
+    text = "\r\n".join(
+        [headline, ""]
+        + [f"{k}: {_line(v)}" for k, v in facts]
+        + [
+            "",
+            "Open the alert (sign-in required):",
+            link,
+            "",
+            "This email deliberately carries no pupil details. Do not reply to it.",
+            "",
+        ]
+    )
     e = html.escape
-    rows = "".join(f"<tr><th align=\"left\">{k}</th><td>{e(_line(v))}</td></tr>"
-                   for k, v in facts)
-    markup = (f"<!DOCTYPE html><html><body><p><strong>{e(headline)}</strong></p>"
-              f"<table>{rows}</table><p><a href=\"{e(link)}\">Open the alert</a> "
-              "(sign-in required)</p><p>This email deliberately carries no pupil details. "
-              "Do not reply to it.</p></body></html>\r\n")
+    rows = "".join(f'<tr><th align="left">{k}</th><td>{e(_line(v))}</td></tr>' for k, v in facts)
+    markup = (
+        f"<!DOCTYPE html><html><body><p><strong>{e(headline)}</strong></p>"
+        f'<table>{rows}</table><p><a href="{e(link)}">Open the alert</a> '
+        "(sign-in required)</p><p>This email deliberately carries no pupil details. "
+        "Do not reply to it.</p></body></html>\r\n"
+    )
     return text, markup
 
 
 def _part(boundary: str, subtype: str, body: str) -> bytes:
     encoded = binascii.b2a_qp(body.encode(), istext=True).replace(b"\r\n", b"\n")
     encoded = encoded.replace(b"\n", b"\r\n")
-    return (f"--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + encoded + b"\r\n"
+    return (
+        (
+            f"--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        ).encode()
+        + encoded
+        + b"\r\n"
+    )
 
 
 def _line(value: str) -> str:

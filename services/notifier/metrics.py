@@ -16,18 +16,26 @@ SCRAPE_TIMEOUT = 1.0
 
 class NotifierMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.sent = Counter("beacon_emails_sent", "Alert emails accepted by the relay (250)",
-                            registry=registry)
+        self.sent = Counter(
+            "beacon_emails_sent", "Alert emails accepted by the relay (250)", registry=registry
+        )
         self.failed = Counter(
             "beacon_emails_failed",
             "Failed send attempts: transient (will retry), permanent (5xx), exhausted (gave up)",
-            ["kind"], registry=registry)
+            ["kind"],
+            registry=registry,
+        )
         self.send_seconds = Histogram(
-            "beacon_email_send_seconds", "Time to hand one email to the relay",
-            buckets=(.002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=registry)
-        self.due = Gauge("beacon_alerts_due",
-                         "Alerts waiting to be sent now (expired leases included)",
-                         registry=registry)
+            "beacon_email_send_seconds",
+            "Time to hand one email to the relay",
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.due = Gauge(
+            "beacon_alerts_due",
+            "Alerts waiting to be sent now (expired leases included)",
+            registry=registry,
+        )
 
     async def refresh(self, pool: asyncpg.Pool) -> None:
         try:

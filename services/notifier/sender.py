@@ -55,20 +55,28 @@ class EngineOptions:
     stop_grace: float = 5.0
 
     def backoff(self, attempts: int) -> float:
-        delay = min(self.backoff_cap, self.backoff_base * 2.0 ** attempts)
+        delay = min(self.backoff_cap, self.backoff_base * 2.0**attempts)
         return delay / 2 + random.uniform(0, delay / 2)  # jitter spreads a relay outage out
 
 
 class Engine:
-    def __init__(self, pg: asyncpg.Pool, smtp: SmtpPool, composer: Composer,
-                 metrics: NotifierMetrics, options: EngineOptions, lanes: int) -> None:
+    def __init__(
+        self,
+        pg: asyncpg.Pool,
+        smtp: SmtpPool,
+        composer: Composer,
+        metrics: NotifierMetrics,
+        options: EngineOptions,
+        lanes: int,
+    ) -> None:
         self.pg, self.smtp, self.composer, self.metrics = pg, smtp, composer, metrics
         self.options = options
         self._lanes = lanes
         # Claims stay at most about one batch ahead of the lanes: a lease never waits long, and
         # an urgent alert claimed next waits behind at most this many.
         self._queue: asyncio.Queue[tuple[AlertMail, int, int]] = asyncio.Queue(
-            maxsize=max(lanes, options.batch_size))
+            maxsize=max(lanes, options.batch_size)
+        )
         self._passes = Passes()
         self._sent = SentLog(pg, self._passes.close)
         self._doorbell = asyncio.Event()
@@ -76,8 +84,9 @@ class Engine:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Engine]:
         pump = asyncio.create_task(self._pump(), name="notifier-pump")
-        lanes = [asyncio.create_task(self._lane(), name=f"notifier-lane-{i}")
-                 for i in range(self._lanes)]
+        lanes = [
+            asyncio.create_task(self._lane(), name=f"notifier-lane-{i}") for i in range(self._lanes)
+        ]
         try:
             yield self
         finally:
@@ -143,8 +152,9 @@ class Engine:
             except database.QUERY_FAILED as e:
                 # The outcome could not be written: the lease expires and the alert is sent
                 # again (a late duplicate beats a lost safeguarding alert).
-                log.error("delivery_outcome_not_recorded", alert_id=str(mail.alert_id),
-                          error=repr(e))
+                log.error(
+                    "delivery_outcome_not_recorded", alert_id=str(mail.alert_id), error=repr(e)
+                )
             except Exception:
                 # A poison alert must not take a lane down with it: its lease expires, and
                 # after max_attempts claims it is recorded failed.
@@ -182,8 +192,13 @@ class Engine:
             delay = self.options.backoff(attempts)
             await claims.mark_retrying(self.pg, mail.alert_id, delay, f.reason)
             self.metrics.failed.labels("transient").inc()
-            log.info("alert_retrying", alert_id=str(mail.alert_id), attempts=attempts,
-                     delay=round(delay, 1), reason=f.reason)
+            log.info(
+                "alert_retrying",
+                alert_id=str(mail.alert_id),
+                attempts=attempts,
+                delay=round(delay, 1),
+                reason=f.reason,
+            )
 
     async def _failed(self, mail: AlertMail, kind: str, reason: str) -> None:
         await claims.mark_failed(self.pg, mail.alert_id, reason)
@@ -197,19 +212,36 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def build_engine(settings: Settings, pg: asyncpg.Pool, metrics: NotifierMetrics | None = None,
-                 options: EngineOptions | None = None) -> Engine:
+def build_engine(
+    settings: Settings,
+    pg: asyncpg.Pool,
+    metrics: NotifierMetrics | None = None,
+    options: EngineOptions | None = None,
+) -> Engine:
     """The engine exactly as `beacon notifier` runs it; tests build theirs here too."""
-    relay = RelaySettings(settings.smtp_host, settings.smtp_port, settings.smtp_timeout,
-                          settings.smtp_username, settings.smtp_password, settings.smtp_starttls)
-    options = options or EngineOptions(max_attempts=settings.send_max_attempts,
-                                       lease_seconds=max(30.0, 2 * settings.smtp_timeout + 10))
+    relay = RelaySettings(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_timeout,
+        settings.smtp_username,
+        settings.smtp_password,
+        settings.smtp_starttls,
+    )
+    options = options or EngineOptions(
+        max_attempts=settings.send_max_attempts,
+        lease_seconds=max(30.0, 2 * settings.smtp_timeout + 10),
+    )
     metrics = metrics or NotifierMetrics(CollectorRegistry())
-    return Engine(pg, SmtpPool(relay, settings.smtp_connections),
-                  Composer(settings.smtp_from, settings.base_url), metrics, options,
-                  # A few more lanes than connections: a lane recording a failure or composing
-                  # must not leave a connection idle. The pool still bounds the connections.
-                  lanes=2 * settings.smtp_connections)
+    return Engine(
+        pg,
+        SmtpPool(relay, settings.smtp_connections),
+        Composer(settings.smtp_from, settings.base_url),
+        metrics,
+        options,
+        # A few more lanes than connections: a lane recording a failure or composing
+        # must not leave a connection idle. The pool still bounds the connections.
+        lanes=2 * settings.smtp_connections,
+    )
 
 
 async def engine_pool(settings: Settings) -> asyncpg.Pool:

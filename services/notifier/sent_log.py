@@ -31,8 +31,14 @@ Settle = Callable[[Sequence[int]], None]
 
 
 class SentLog:
-    def __init__(self, pg: asyncpg.Pool, settle: Settle, linger: float = 0.005,
-                 group: int = 50, max_pending: int = 500) -> None:
+    def __init__(
+        self,
+        pg: asyncpg.Pool,
+        settle: Settle,
+        linger: float = 0.005,
+        group: int = 50,
+        max_pending: int = 500,
+    ) -> None:
         self.pg, self.settle = pg, settle
         self.linger, self.group, self.max_pending = linger, group, max_pending
         self._waiting: list[tuple[uuid.UUID, int]] = []
@@ -80,7 +86,8 @@ class SentLog:
                     # The leases expire and these are sent again: a late duplicate beats a
                     # lost safeguarding alert. One line per alert: the fault tests read them.
                     for alert_id in ids:
-                        log.error("delivery_outcome_not_recorded", alert_id=str(alert_id),
-                                  error=repr(e))
+                        log.error(
+                            "delivery_outcome_not_recorded", alert_id=str(alert_id), error=repr(e)
+                        )
                     return
                 await asyncio.sleep(delay)

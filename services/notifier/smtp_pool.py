@@ -60,8 +60,9 @@ class SmtpPool:
                 raise _sorted(e) from e
             self._idle.append(client)
 
-    async def _send_on(self, client: aiosmtplib.SMTP, sender: str, recipient: str,
-                       data: bytes) -> None:
+    async def _send_on(
+        self, client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes
+    ) -> None:
         try:
             await client.sendmail(sender, [recipient], data)
         except BaseException as e:
@@ -71,18 +72,25 @@ class SmtpPool:
     async def _release_after_error(self, client: aiosmtplib.SMTP, error: BaseException) -> None:
         # A refused message leaves the session usable (aiosmtplib sends RSET); anything else
         # (timeout, reset, cancellation mid-command) leaves it in an unknown state: drop it.
-        if isinstance(error, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused) \
-                and not isinstance(error, aiosmtplib.SMTPServerDisconnected) \
-                and client.is_connected:
+        if (
+            isinstance(error, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused)
+            and not isinstance(error, aiosmtplib.SMTPServerDisconnected)
+            and client.is_connected
+        ):
             self._idle.append(client)
         else:
             await _close(client)
 
     async def _open(self) -> aiosmtplib.SMTP:
         r = self.relay
-        client = aiosmtplib.SMTP(hostname=r.host, port=r.port, timeout=r.timeout,
-                                 start_tls=r.starttls or False,
-                                 username=r.username or None, password=r.password or None)
+        client = aiosmtplib.SMTP(
+            hostname=r.host,
+            port=r.port,
+            timeout=r.timeout,
+            start_tls=r.starttls or False,
+            username=r.username or None,
+            password=r.password or None,
+        )
         try:
             await client.connect()
         except (aiosmtplib.SMTPException, OSError) as e:
@@ -102,8 +110,11 @@ async def _close(client: aiosmtplib.SMTP) -> None:
             client.close()
 
 
-_RELAY_TROUBLE = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPHeloError,
-                  aiosmtplib.SMTPAuthenticationError)
+_RELAY_TROUBLE = (
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPHeloError,
+    aiosmtplib.SMTPAuthenticationError,
+)
 
 
 def _sorted(error: BaseException) -> BaseException:

@@ -77,9 +77,12 @@ async def staff_alerts(request: web.Request) -> web.Response:
     async with request.app[PG].acquire() as conn:
         staff_id = await conn.fetchval(
             "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
-            who.school_id, fields.path_key(request.match_info["staff_id"], "staff member"))
+            who.school_id,
+            fields.path_key(request.match_info["staff_id"], "staff member"),
+        )
         if staff_id is None or not access.can_view_staff_alerts(
-                await auth.viewer(conn, who), who.school_id, staff_id):
+            await auth.viewer(conn, who), who.school_id, staff_id
+        ):
             raise NotFound("No such staff member.")
         rows = await conn.fetch(_STAFF_ALERTS, staff_id, STAFF_LIST_LIMIT)
     return web.json_response([_alert(r) for r in rows])
@@ -125,18 +128,28 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 def _staff_field(body: dict[str, Any]) -> str:
     staff = body.get("staff")
-    if (not isinstance(staff, str) or not staff.strip() or len(staff) > 200
-            or not fields.storable(staff)):
-        raise InvalidInput("Name the staff member reading the alert, e.g. \"S01\".",
-                           field="staff")
+    if (
+        not isinstance(staff, str)
+        or not staff.strip()
+        or len(staff) > 200
+        or not fields.storable(staff)
+    ):
+        raise InvalidInput('Name the staff member reading the alert, e.g. "S01".', field="staff")
     return staff.strip()
 
 
 def _alert(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": str(row["id"]), "recipient": row["recipient"], "event": row["event"],
-            "state": row["state"], "queued_at": _time(row["queued_at"]),
-            "sent_at": _time(row["sent_at"]), "read_at": _time(row["read_at"]),
-            "actioned_at": _time(row["actioned_at"]), "error": row["error"]}
+    return {
+        "id": str(row["id"]),
+        "recipient": row["recipient"],
+        "event": row["event"],
+        "state": row["state"],
+        "queued_at": _time(row["queued_at"]),
+        "sent_at": _time(row["sent_at"]),
+        "read_at": _time(row["read_at"]),
+        "actioned_at": _time(row["actioned_at"]),
+        "error": row["error"],
+    }
 
 
 def _time(value: datetime | None) -> str | None:

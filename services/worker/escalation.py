@@ -52,8 +52,14 @@ async def escalate_once(pool: asyncpg.Pool, redis: ArqRedis, delay_seconds: floa
     """Create the escalation events now due; ring the worker for each. Returns their ids."""
     created: list[int] = []
     for level, after_kind, after_level in STEPS:
-        rows = await pool.fetch(_ESCALATE, after_kind, after_level, level, delay_seconds,
-                                max(LOOKBACK_SECONDS, 4 * delay_seconds))
+        rows = await pool.fetch(
+            _ESCALATE,
+            after_kind,
+            after_level,
+            level,
+            delay_seconds,
+            max(LOOKBACK_SECONDS, 4 * delay_seconds),
+        )
         created += [r["id"] for r in rows]
         for row in rows:
             log.warning("alert_escalated", event_id=row["id"], escalation_level=level)

@@ -32,6 +32,11 @@ async def resolve_event(ctx: dict[str, Any], event_id: int) -> int:
         delay = backoff(ctx.get("job_try", 1))
         log.warning("resolve_retry", event_id=event_id, error=repr(e), retry_in=round(delay, 2))
         raise Retry(defer=delay) from e
-    log.info("event_resolved", event_id=event_id, alerts=result.alerts, grants=result.grants,
-             rerun=result.already_resolved)
+    log.info(
+        "event_resolved",
+        event_id=event_id,
+        alerts=result.alerts,
+        grants=result.grants,
+        rerun=result.already_resolved,
+    )
     return result.alerts

@@ -86,12 +86,12 @@ def _start_loops(ctx: dict[str, Any]) -> list[asyncio.Task[None]]:
     settings: Settings = ctx["settings"]
     pool, redis = ctx["pg"], ctx["redis"]
     return [
-        background.start(settings.relay_interval, "relay",
-                         lambda: relay.relay_once(pool, redis)),
-        background.start(min(ESCALATION_INTERVAL_SECONDS, settings.escalation_seconds / 2),
-                         "escalation",
-                         lambda: escalation.escalate_once(pool, redis,
-                                                          settings.escalation_seconds)),
+        background.start(settings.relay_interval, "relay", lambda: relay.relay_once(pool, redis)),
+        background.start(
+            min(ESCALATION_INTERVAL_SECONDS, settings.escalation_seconds / 2),
+            "escalation",
+            lambda: escalation.escalate_once(pool, redis, settings.escalation_seconds),
+        ),
     ]
 
 

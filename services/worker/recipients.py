@@ -115,16 +115,30 @@ async def resolve(conn: asyncpg.Connection, event_id: int) -> Resolution:
     pupils: list[uuid.UUID] = [event["pupil_id"], *event["linked_pupils"]]
     grant = bool(event["restricted"] and event["named_staff"])
     row = await conn.fetchrow(
-        _RESOLVE, event["school_id"], event_id, event["incident_id"], event["priority"],
-        event["author_id"], sorted(audience.roles), audience.class_teachers, pupils,
-        event["named_staff"], grant, _GRANT_REASONS.get(event["kind"], ""), _PRIVILEGED)
+        _RESOLVE,
+        event["school_id"],
+        event_id,
+        event["incident_id"],
+        event["priority"],
+        event["author_id"],
+        sorted(audience.roles),
+        audience.class_teachers,
+        pupils,
+        event["named_staff"],
+        grant,
+        _GRANT_REASONS.get(event["kind"], ""),
+        _PRIVILEGED,
+    )
     if not row["resolved"]:  # another run resolved it between our read and write
         return Resolution(event_id, found=True, already_resolved=True)
     return Resolution(event_id, found=True, alerts=row["alerts"], grants=row["grants"])
 
 
 def _audience(event: asyncpg.Record) -> rules.Audience:
-    school_rules = [rules.Rule(kind, category, frozenset(roles), class_teachers)
-                    for kind, category, roles, class_teachers in event["rules"]]
-    return rules.event_audience(school_rules, event["kind"], event["level"],
-                                event["categories"], event["restricted"])
+    school_rules = [
+        rules.Rule(kind, category, frozenset(roles), class_teachers)
+        for kind, category, roles, class_teachers in event["rules"]
+    ]
+    return rules.event_audience(
+        school_rules, event["kind"], event["level"], event["categories"], event["restricted"]
+    )

@@ -61,8 +61,12 @@ class RelayPass:
     delivered_rung: int = 0
 
 
-async def relay_once(pool: asyncpg.Pool, redis: ArqRedis, new_grace: float = NEW_GRACE_SECONDS,
-                     stale_seconds: float = STALE_SECONDS) -> RelayPass:
+async def relay_once(
+    pool: asyncpg.Pool,
+    redis: ArqRedis,
+    new_grace: float = NEW_GRACE_SECONDS,
+    stale_seconds: float = STALE_SECONDS,
+) -> RelayPass:
     rung = enqueued = 0
     for _ in range(MAX_BATCHES):
         rows = await pool.fetch(_PENDING, new_grace, stale_seconds, BATCH)
@@ -80,8 +84,9 @@ async def relay_once(pool: asyncpg.Pool, redis: ArqRedis, new_grace: float = NEW
     return RelayPass(rung, enqueued, delivered)
 
 
-async def ring_notifier(pool: asyncpg.Pool, redis: ArqRedis,
-                        stale_seconds: float = DELIVER_STALE_SECONDS) -> int:
+async def ring_notifier(
+    pool: asyncpg.Pool, redis: ArqRedis, stale_seconds: float = DELIVER_STALE_SECONDS
+) -> int:
     rows = await pool.fetch(_UNDELIVERED, stale_seconds, DELIVER_BATCH)
     await queue.enqueue_deliver_many(redis, [row["event_id"] for row in rows])
     return len(rows)

@@ -34,8 +34,9 @@ ESCALATION_ROLES: dict[int, frozenset[str]] = {
 }
 
 
-def audience(rules: Iterable[Rule], event_kind: str, categories: Iterable[str],
-             restricted: bool) -> Audience:
+def audience(
+    rules: Iterable[Rule], event_kind: str, categories: Iterable[str], restricted: bool
+) -> Audience:
     """The roles (and whether the class teachers) an event of `event_kind` alerts.
 
     A rule matches when its kind is the event's and its category is NULL or one of the
@@ -61,8 +62,9 @@ def escalation_audience(level: int) -> Audience:
     return Audience(ESCALATION_ROLES.get(level, frozenset()), False)
 
 
-def event_audience(rules: Iterable[Rule], event_kind: str, level: int,
-                   categories: Iterable[str], restricted: bool) -> Audience:
+def event_audience(
+    rules: Iterable[Rule], event_kind: str, level: int, categories: Iterable[str], restricted: bool
+) -> Audience:
     if event_kind == EventKind.ESCALATION:
         return escalation_audience(level)
     return audience(rules, event_kind, categories, restricted)

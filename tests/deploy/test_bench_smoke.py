@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_ingest_bench_quick_run(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "ingest.py"), "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=90, check=False)
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     [written] = tmp_path.glob("ingest-*.json")
     report = json.loads(written.read_text())
@@ -30,7 +34,11 @@ def test_ingest_bench_quick_run(tmp_path):
 def test_pipeline_bench_quick_run(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "pipeline.py"), "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=False)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     [written] = tmp_path.glob("pipeline-*.json")
     figures = json.loads(written.read_text())["result"]

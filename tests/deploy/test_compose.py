@@ -88,8 +88,14 @@ def test_settings_variables_are_found_by_recording():
     # every check below would pass vacuously.
     read = variables_settings_reads()
     assert {"DATABASE_URL", "REDIS_URL", "INGEST_PORT", "NOTIFIER_PORT"} <= read
-    assert {"DATABASE_URL", "REDIS_URL", "SMTP_HOST", "SMTP_FROM", "BEACON_BASE_URL",
-            "BEACON_ADMIN_TOKEN"} <= variables_settings_requires()
+    assert {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SMTP_HOST",
+        "SMTP_FROM",
+        "BEACON_BASE_URL",
+        "BEACON_ADMIN_TOKEN",
+    } <= variables_settings_requires()
 
 
 @pytest.mark.parametrize("service", [*BEACON_SERVICES, "migrate"])
@@ -130,7 +136,8 @@ def test_migrate_is_a_one_shot_the_services_wait_for():
     assert spec["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for service in BEACON_SERVICES:
         assert spec[service]["depends_on"]["migrate"]["condition"] == (
-            "service_completed_successfully")
+            "service_completed_successfully"
+        )
 
 
 def test_every_long_running_service_restarts_and_has_a_healthcheck():
@@ -191,6 +198,7 @@ def test_dockerfile_runs_beacon_as_a_non_root_user():
 
 # --- The services, started as compose starts them -------------------------------------------
 
+
 def process_env(service: str, env: dict[str, str]) -> dict[str, str]:
     """Compose's variable names for `service`; values from the test environment."""
     values = {}
@@ -212,8 +220,9 @@ def started() -> Iterator[list[Service]]:
 
 def beacon_command(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
     beacon = str(Path(sys.executable).with_name("beacon"))
-    return subprocess.run([beacon, *args], env=service_env(env), capture_output=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [beacon, *args], env=service_env(env), capture_output=True, timeout=60, check=False
+    )
 
 
 def wait_worker_check(env: dict[str, str], worker: Service, wait: float = 20.0) -> None:
@@ -234,8 +243,9 @@ async def test_services_start_as_compose_starts_them(env, started):
     for name in BEACON_SERVICES:
         values = process_env(name, env)
         port = HTTP_PORTS.get(name)
-        service = Service(services()[name]["command"][0], values,
-                          health_port=int(values[port]) if port else None)
+        service = Service(
+            services()[name]["command"][0], values, health_port=int(values[port]) if port else None
+        )
         started.append(service.start())
     wait_worker_check(process_env("worker", env), started[1])
     async with aiohttp.ClientSession() as http:

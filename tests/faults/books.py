@@ -49,8 +49,9 @@ SELECT a.id::text, a.incident_id::text, a.state, a.priority, a.attempts,
 FROM alerts a WHERE a.school_id = ANY($1::uuid[])"""
 
 
-async def wait_settled(dsn: str, schools: list[str],
-                       timeout: float) -> tuple[float, dict[str, int]]:
+async def wait_settled(
+    dsn: str, schools: list[str], timeout: float
+) -> tuple[float, dict[str, int]]:
     """Poll until every event is resolved and every alert is sent or failed (or the deadline);
     returns (seconds waited, last state)."""
     ids = [uuid.UUID(s) for s in schools]
@@ -108,11 +109,13 @@ class Books:
             "alerted staff differ from the rules": self.wrong_recipients,
             "alerts never delivered": self.missing,
             "alerts failed": self.failed,
-            "duplicates not explained by a kill in the 250->commit window":
-                self.unexplained_duplicates,
+            "duplicates not explained by a kill in the 250->commit window": (
+                self.unexplained_duplicates
+            ),
         }
-        found = [f"{what}: {len(items)} e.g. {items[:3]}" for what, items in checks.items()
-                 if items]
+        found = [
+            f"{what}: {len(items)} e.g. {items[:3]}" for what, items in checks.items() if items
+        ]
         if self.alerts_expected != self.alert_rows:
             found.append(f"alerts expected {self.alerts_expected} != rows {self.alert_rows}")
         if self.unknown_message_ids:
@@ -127,9 +130,14 @@ class Books:
         return out
 
 
-async def read_books(dsn: str, schools: list[str], outcomes: dict[str, Outcome],
-                     deliveries: Deliveries, kills: list[Kill] = (),  # type: ignore[assignment]
-                     notifier_log: str = "") -> Books:
+async def read_books(
+    dsn: str,
+    schools: list[str],
+    outcomes: dict[str, Outcome],
+    deliveries: Deliveries,
+    kills: list[Kill] = (),  # type: ignore[assignment]
+    notifier_log: str = "",
+) -> Books:
     ids = [uuid.UUID(s) for s in schools]
     conn = await _connect(dsn, 30)
     try:
@@ -144,8 +152,9 @@ async def read_books(dsn: str, schools: list[str], outcomes: dict[str, Outcome],
     return books
 
 
-def _check_incidents(books: Books, outcomes: dict[str, Outcome],
-                     incidents: list[asyncpg.Record]) -> None:
+def _check_incidents(
+    books: Books, outcomes: dict[str, Outcome], incidents: list[asyncpg.Record]
+) -> None:
     stored = {r["key"]: r for r in incidents}
     books.acknowledged_not_stored = sorted(set(outcomes) - set(stored))
     books.stored_not_acknowledged = sorted(set(stored) - set(outcomes))
@@ -158,7 +167,8 @@ def _check_incidents(books: Books, outcomes: dict[str, Outcome],
         expected = outcome.template.recipients
         books.alerts_expected += len(expected)
         if set(row["recipients"] or ()) != expected or len(row["recipients"] or ()) != len(
-                expected):
+            expected
+        ):
             books.wrong_recipients.append(key)
 
 
@@ -186,8 +196,9 @@ def not_recorded(notifier_log: str) -> set[str]:
     return found
 
 
-def _explain_duplicates(books: Books, kills: list[Kill], unrecorded: set[str],
-                        deliveries: Deliveries) -> None:
+def _explain_duplicates(
+    books: Books, kills: list[Kill], unrecorded: set[str], deliveries: Deliveries
+) -> None:
     """A duplicate is explained by a notifier kill that found the alert leased *after* the
     relay had already accepted it once (its 250 came back, its commit never happened), or by
     a `sent` commit the notifier logged as failed."""
@@ -198,6 +209,8 @@ def _explain_duplicates(books: Books, kills: list[Kill], unrecorded: set[str],
     books.leased_at_kills = sum(len(k.leased) for k in notifier_kills)
     books.sent_commits_failed = len(unrecorded)
     books.unexplained_duplicates = sorted(
-        alert_id for alert_id in books.duplicates
+        alert_id
+        for alert_id in books.duplicates
         if alert_id not in unrecorded
-        and not any(alert_id in k.leased and first[alert_id] <= k.at for k in notifier_kills))
+        and not any(alert_id in k.leased and first[alert_id] <= k.at for k in notifier_kills)
+    )

@@ -21,9 +21,9 @@ import aiohttp
 
 ACKNOWLEDGED = (200, 201)
 SHED = (429, 503)
-NO_ANSWER = 0   # connection refused: the request never reached the server
+NO_ANSWER = 0  # connection refused: the request never reached the server
 TIMED_OUT = -1  # no answer within the client's timeout: a hang
-IN_DOUBT = -2   # sent, then the connection dropped: it may or may not have been stored
+IN_DOUBT = -2  # sent, then the connection dropped: it may or may not have been stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +41,18 @@ class Template:
 
 
 # Author S04 (DSL and teacher) may record restricted categories and is never alerted itself.
-ROUTINE_C3 = Template("routine", "P0001", ("cause-for-concern/mental-health",),
-                      frozenset({"S01", "S02", "S03", "S06", "S08"}))  # SLT, pastoral, C3
-ROUTINE_C4 = Template("routine", "P0002", ("behaviour/negative-behaviour",),
-                      frozenset({"S01", "S02", "S03", "S07"}))  # SLT, pastoral, C4 teacher
-RESTRICTED = Template("restricted", "P0001", ("safeguarding/cla",),
-                      frozenset({"S01", "S02", "S03", "S05"}))  # SLT, pastoral, deputy DSL
+ROUTINE_C3 = Template(
+    "routine",
+    "P0001",
+    ("cause-for-concern/mental-health",),
+    frozenset({"S01", "S02", "S03", "S06", "S08"}),
+)  # SLT, pastoral, C3
+ROUTINE_C4 = Template(
+    "routine", "P0002", ("behaviour/negative-behaviour",), frozenset({"S01", "S02", "S03", "S07"})
+)  # SLT, pastoral, C4 teacher
+RESTRICTED = Template(
+    "restricted", "P0001", ("safeguarding/cla",), frozenset({"S01", "S02", "S03", "S05"})
+)  # SLT, pastoral, deputy DSL
 
 
 def template_for(index: int, restricted_every: int = 10) -> Template:
@@ -57,11 +63,16 @@ def template_for(index: int, restricted_every: int = 10) -> Template:
 
 def body_for(template: Template, index: int) -> bytes:
     occurred = (datetime.now(UTC) - timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
-    return json.dumps({
-        "author": "S04", "pupil": template.pupil, "occurred_at": occurred,
-        "description": f"Fault-suite incident {index}: upset at lunch, spoke to them after.",
-        "categories": list(template.categories), "alert_staff": [],
-    }).encode()
+    return json.dumps(
+        {
+            "author": "S04",
+            "pupil": template.pupil,
+            "occurred_at": occurred,
+            "description": f"Fault-suite incident {index}: upset at lunch, spoke to them after.",
+            "categories": list(template.categories),
+            "alert_staff": [],
+        }
+    ).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +80,7 @@ class Attempt:
     index: int
     started: float  # time.monotonic() when the request left
     seconds: float  # until the answer (or the error)
-    status: int     # HTTP status, NO_ANSWER or TIMED_OUT
+    status: int  # HTTP status, NO_ANSWER or TIMED_OUT
     retry_after: str | None
 
 
@@ -115,14 +126,20 @@ class Reporter:
         return outcome.status
 
     async def _attempt(self, index: int, outcome: Outcome, body: bytes) -> Attempt:
-        headers = {"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": outcome.key,
-                   "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Idempotency-Key": outcome.key,
+            "Content-Type": "application/json",
+        }
         started = time.monotonic()
         retry_after = None
         try:
-            async with self.http.post(f"{self.ingest_url}/v1/incidents", data=body,
-                                      headers=headers,
-                                      timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
+            async with self.http.post(
+                f"{self.ingest_url}/v1/incidents",
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as r:
                 status, retry_after = r.status, r.headers.get("Retry-After")
                 if status in ACKNOWLEDGED:
                     outcome.incident_id = (await r.json())["id"]
@@ -147,7 +164,7 @@ def _wait(attempt: Attempt, attempt_no: int) -> float:
     if attempt.status in SHED and attempt.retry_after and attempt.retry_after.isdigit():
         return float(attempt.retry_after) + random.uniform(0, 0.5)  # jitter: no thundering herd
     # No answer: exponential backoff with jitter, so a struggling server is not hammered.
-    return min(8.0, 0.25 * 2 ** attempt_no) * random.uniform(0.5, 1.0)
+    return min(8.0, 0.25 * 2**attempt_no) * random.uniform(0.5, 1.0)
 
 
 def attempt_figures(attempts: list[Attempt]) -> dict[str, object]:
@@ -158,8 +175,9 @@ def attempt_figures(attempts: list[Attempt]) -> dict[str, object]:
         "requests": len(attempts),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "shed": sum(statuses[s] for s in SHED),
-        "shed_without_retry_after": sum(1 for a in attempts
-                                        if a.status in SHED and not a.retry_after),
+        "shed_without_retry_after": sum(
+            1 for a in attempts if a.status in SHED and not a.retry_after
+        ),
         "no_answer": statuses[NO_ANSWER],
         "timed_out": statuses[TIMED_OUT],
         "in_doubt": statuses[IN_DOUBT],

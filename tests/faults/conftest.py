@@ -39,8 +39,9 @@ def fault_env(env: dict[str, str], relay: FaultyRelay) -> dict[str, str]:
     return {**env, "SMTP_PORT": str(relay.port)}
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
-                            config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     report = config.stash.get(REPORT, None)
     if report is None:
         return

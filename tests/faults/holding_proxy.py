@@ -32,11 +32,13 @@ class HoldingProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, up_writer, False),
-                             self._pipe(up_reader, writer, True))
+        await asyncio.gather(
+            self._pipe(reader, up_writer, False), self._pipe(up_reader, writer, True)
+        )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    answers: bool) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool
+    ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
                 if answers and self.holding:

@@ -52,13 +52,16 @@ class BacklogWatch:
 
 def answer_figures(attempts: list[Attempt]) -> dict[str, Any]:
     answered = [a.seconds for a in attempts if a.status > 0]
-    return {"p50_ms": round(percentile(answered, 50) * 1000, 1),
-            "p99_ms": round(percentile(answered, 99) * 1000, 1),
-            "max_ms": round(max(answered, default=0.0) * 1000, 1)}
+    return {
+        "p50_ms": round(percentile(answered, 50) * 1000, 1),
+        "p99_ms": round(percentile(answered, 99) * 1000, 1),
+        "max_ms": round(max(answered, default=0.0) * 1000, 1),
+    }
 
 
-async def delivery_latency(dsn: str, schools: list[str], outcomes: dict[str, Outcome],
-                           accepted: list[tuple[float, str]]) -> dict[str, list[float]]:
+async def delivery_latency(
+    dsn: str, schools: list[str], outcomes: dict[str, Outcome], accepted: list[tuple[float, str]]
+) -> dict[str, list[float]]:
     """Seconds from the incident's acknowledgement to its alert's first SMTP acceptance,
     split by urgency (priority 1: restricted); `*_resolved` is the part until the worker
     created the alert row, the rest is the notifier's."""
@@ -71,8 +74,9 @@ async def delivery_latency(dsn: str, schools: list[str], outcomes: dict[str, Out
     first: dict[str, float] = {}
     for at, alert_id in sorted(accepted):
         first.setdefault(alert_id, at)
-    split: dict[str, list[float]] = {k: [] for k in (
-        "urgent", "routine", "urgent_resolved", "routine_resolved")}
+    split: dict[str, list[float]] = {
+        k: [] for k in ("urgent", "routine", "urgent_resolved", "routine_resolved")
+    }
     for a in alerts:
         if a["id"] in first and a["incident_id"] in acked:
             kind = "urgent" if a["priority"] > 0 else "routine"
@@ -113,8 +117,10 @@ class LoopLag:
             self.lags.append(time.monotonic() - due)
 
     def figures(self) -> dict[str, float]:
-        return {"client_lag_p99_ms": round(percentile(self.lags, 99) * 1000, 1),
-                "client_lag_max_ms": round(max(self.lags, default=0.0) * 1000, 1)}
+        return {
+            "client_lag_p99_ms": round(percentile(self.lags, 99) * 1000, 1),
+            "client_lag_max_ms": round(max(self.lags, default=0.0) * 1000, 1),
+        }
 
 
 def server_view(metrics_text: str) -> dict[str, Any]:
@@ -127,5 +133,4 @@ def server_view(metrics_text: str) -> dict[str, Any]:
             total = float(line.split()[-1])
         elif line.startswith("beacon_ingest_shed_total{"):
             shed[line.split('"')[1]] = int(float(line.split()[-1]))
-    return {"server_requests": int(total), "server_over_1s": int(total + over),
-            "server_shed": shed}
+    return {"server_requests": int(total), "server_over_1s": int(total + over), "server_shed": shed}

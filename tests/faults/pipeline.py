@@ -100,8 +100,7 @@ class Pipeline:
         return await provision_school(self.ingest_url, roster())
 
     def reporter(self, http: aiohttp.ClientSession, api_key: str, **options: object) -> Reporter:
-        return Reporter(http, self.ingest_url, api_key, run_id=uuid.uuid4().hex[:8],
-                        **options)  # type: ignore[arg-type]
+        return Reporter(http, self.ingest_url, api_key, run_id=uuid.uuid4().hex[:8], **options)  # type: ignore[arg-type]
 
 
 @asynccontextmanager

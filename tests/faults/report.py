@@ -16,15 +16,52 @@ from typing import Any
 from bench.report import git_commit, print_table
 from tests.faults.scale import Scale
 
-FAULT_COLUMNS = ["test", "seconds", "requests", "acked", "stored", "shed", "no_answer",
-                 "in_doubt", "timed_out", "5xx", "max_ms", "alerts", "delivered", "missing",
-                 "failed", "dups", "leased", "drain_s"]
-OVERLOAD_COLUMNS = ["offered/s", "sent", "accepted", "shed", "timed_out", "p50_ms", "p99_ms",
-                    "max_ms", "client_lag_max_ms", "server_over_1s",
-                    "rss_ingest_mb", "rss_worker_mb", "rss_notifier_mb", "emails/s",
-                    "backlog_peak", "drain_s", "urgent_p50_s", "urgent_p99_s",
-                    "routine_p50_s", "routine_p99_s", "urgent_resolved_p99_s",
-                    "routine_resolved_p99_s", "probe_before_ms", "probe_after_ms"]
+FAULT_COLUMNS = [
+    "test",
+    "seconds",
+    "requests",
+    "acked",
+    "stored",
+    "shed",
+    "no_answer",
+    "in_doubt",
+    "timed_out",
+    "5xx",
+    "max_ms",
+    "alerts",
+    "delivered",
+    "missing",
+    "failed",
+    "dups",
+    "leased",
+    "drain_s",
+]
+OVERLOAD_COLUMNS = [
+    "offered/s",
+    "sent",
+    "accepted",
+    "shed",
+    "timed_out",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "client_lag_max_ms",
+    "server_over_1s",
+    "rss_ingest_mb",
+    "rss_worker_mb",
+    "rss_notifier_mb",
+    "emails/s",
+    "backlog_peak",
+    "drain_s",
+    "urgent_p50_s",
+    "urgent_p99_s",
+    "routine_p50_s",
+    "routine_p99_s",
+    "urgent_resolved_p99_s",
+    "routine_resolved_p99_s",
+    "probe_before_ms",
+    "probe_after_ms",
+]
 COMPARED = ["drain_s", "dups", "max_ms", "seconds"]
 
 
@@ -52,10 +89,21 @@ class FaultReport:
         folder.mkdir(parents=True, exist_ok=True)
         self.previous = self._last_rows(folder)
         self.written = folder / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        self.written.write_text(json.dumps({
-            "scale": asdict(self.scale), "commit": git_commit(), "cpus": os.cpu_count(),
-            "loadavg": os.getloadavg(), "rows": self.rows, "overload": self.overload,
-            "details": self.details}, indent=2, default=str))
+        self.written.write_text(
+            json.dumps(
+                {
+                    "scale": asdict(self.scale),
+                    "commit": git_commit(),
+                    "cpus": os.cpu_count(),
+                    "loadavg": os.getloadavg(),
+                    "rows": self.rows,
+                    "overload": self.overload,
+                    "details": self.details,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return self.written
 
     def lines(self) -> list[str]:
@@ -88,13 +136,23 @@ class FaultReport:
         for row in self.rows:
             last = (self.previous or {}).get(row["test"])
             if last and any(c in row for c in COMPARED):
-                rows.append({"test": row["test"], "last report": last["report"], **{
-                    c: f"{row.get(c, '-')} (was {last.get(c, '-')})" for c in COMPARED
-                    if c in row}})
+                rows.append(
+                    {
+                        "test": row["test"],
+                        "last report": last["report"],
+                        **{
+                            c: f"{row.get(c, '-')} (was {last.get(c, '-')})"
+                            for c in COMPARED
+                            if c in row
+                        },
+                    }
+                )
         if rows:
             print(f"\nAgainst each test's last run at scale {self.scale.name}")
-            print_table(_filled(rows, ["test", *COMPARED, "last report"]),
-                        ["test", *COMPARED, "last report"])
+            print_table(
+                _filled(rows, ["test", *COMPARED, "last report"]),
+                ["test", *COMPARED, "last report"],
+            )
 
 
 def _filled(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:

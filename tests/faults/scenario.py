@@ -40,8 +40,15 @@ class Outcome:
         return found
 
 
-async def run(pipeline: Pipeline, relay: FaultyRelay, rate: float, seconds: float,
-              fault: Fault, settle_timeout: float, **client_options: Any) -> Outcome:
+async def run(
+    pipeline: Pipeline,
+    relay: FaultyRelay,
+    rate: float,
+    seconds: float,
+    fault: Fault,
+    settle_timeout: float,
+    **client_options: Any,
+) -> Outcome:
     school_id, key = await pipeline.school()
     started = time.monotonic()
     async with http_client() as http:
@@ -54,23 +61,38 @@ async def run(pipeline: Pipeline, relay: FaultyRelay, rate: float, seconds: floa
             load.cancel()
     waited, settled = await wait_settled(pipeline.database_url, [school_id], settle_timeout)
     deliveries = [(a.at, a.alert_id or a.message_id) for a in relay.accepted]
-    books = await read_books(pipeline.database_url, [school_id], reporter.acknowledged(),
-                             deliveries, pipeline.kills, pipeline.log("notifier"))
+    books = await read_books(
+        pipeline.database_url,
+        [school_id],
+        reporter.acknowledged(),
+        deliveries,
+        pipeline.kills,
+        pipeline.log("notifier"),
+    )
     client = attempt_figures(reporter.attempts)
-    return Outcome(books, client, settled, reporter,
-                   row(books, client, time.monotonic() - started, waited))
+    return Outcome(
+        books, client, settled, reporter, row(books, client, time.monotonic() - started, waited)
+    )
 
 
 def row(books: Books, client: dict[str, Any], seconds: float, drain: float) -> dict[str, Any]:
     return {
-        "seconds": round(seconds, 1), "requests": client["requests"],
-        "acked": books.acknowledged, "stored": books.stored, "shed": client["shed"],
-        "no_answer": client["no_answer"], "in_doubt": client["in_doubt"],
+        "seconds": round(seconds, 1),
+        "requests": client["requests"],
+        "acked": books.acknowledged,
+        "stored": books.stored,
+        "shed": client["shed"],
+        "no_answer": client["no_answer"],
+        "in_doubt": client["in_doubt"],
         "timed_out": client["timed_out"],
-        "5xx": client["server_errors"], "max_ms": client["max_answer_ms"],
-        "alerts": books.alert_rows, "delivered": books.delivered,
-        "missing": len(books.missing), "failed": len(books.failed),
-        "dups": sum(books.duplicates.values()), "leased": books.leased_at_kills,
+        "5xx": client["server_errors"],
+        "max_ms": client["max_answer_ms"],
+        "alerts": books.alert_rows,
+        "delivered": books.delivered,
+        "missing": len(books.missing),
+        "failed": len(books.failed),
+        "dups": sum(books.duplicates.values()),
+        "leased": books.leased_at_kills,
         "drain_s": round(drain, 1),
     }
 

@@ -51,8 +51,11 @@ class RelayHandler:
                 return str(next(self._turns))
             content = envelope.original_content or envelope.content
             found = MESSAGE_ID.search(content.split(b"\r\n\r\n", 1)[0])
-            self.accepted.append(Accepted(time.time(), found[1].decode() if found else "-",
-                                          ",".join(envelope.rcpt_tos)))
+            self.accepted.append(
+                Accepted(
+                    time.time(), found[1].decode() if found else "-", ",".join(envelope.rcpt_tos)
+                )
+            )
         return "250 OK"
 
 

@@ -22,8 +22,9 @@ from tests.faults.scale import Scale
 from tests.faults.sink import FaultyRelay
 
 
-async def test_ingest_sigkilled_under_load(fault_env: dict[str, str], relay: FaultyRelay,
-                                           scale: Scale, fault_report: FaultReport) -> None:
+async def test_ingest_sigkilled_under_load(
+    fault_env: dict[str, str], relay: FaultyRelay, scale: Scale, fault_report: FaultReport
+) -> None:
     async def kill_and_restart(pipeline: Pipeline) -> None:
         for _ in range(scale.ingest_kills):
             await asyncio.sleep(scale.kill_every)
@@ -33,18 +34,25 @@ async def test_ingest_sigkilled_under_load(fault_env: dict[str, str], relay: Fau
     seconds = scale.settle * 2 + scale.ingest_kills * scale.kill_every
     async with running(fault_env) as pipeline:
         # A busier client, so kills find requests in flight.
-        outcome = await scenario.run(pipeline, relay, scale.rate * 5, seconds,
-                                     kill_and_restart, scale.drain_timeout)
+        outcome = await scenario.run(
+            pipeline, relay, scale.rate * 5, seconds, kill_and_restart, scale.drain_timeout
+        )
     replayed = sum(1 for o in outcome.reporter.outcomes.values() if o.status == 200)
-    fault_report.add("ingest_sigkill", outcome.row, replayed=replayed, client=outcome.client,
-                     books=outcome.books.figures())
+    fault_report.add(
+        "ingest_sigkill",
+        outcome.row,
+        replayed=replayed,
+        client=outcome.client,
+        books=outcome.books.figures(),
+    )
     assert not outcome.problems(), outcome.problems()
     assert outcome.client["no_answer"] + outcome.client["in_doubt"] > 0, "no kill hit a request"
     assert outcome.books.duplicates == {}
 
 
-async def test_kill_while_the_insert_waits(fault_env: dict[str, str], relay: FaultyRelay,
-                                          fault_report: FaultReport) -> None:
+async def test_kill_while_the_insert_waits(
+    fault_env: dict[str, str], relay: FaultyRelay, fault_report: FaultReport
+) -> None:
     """Deterministic, before commit: requests are held inside their INSERT (a table lock the
     test owns), ingest is SIGKILLed, the lock released. Whatever PostgreSQL does with the dead
     client's statements, each retry with the same key yields exactly one incident."""
@@ -65,19 +73,19 @@ async def test_kill_while_the_insert_waits(fault_env: dict[str, str], relay: Fau
                 await posts
             finally:
                 await lock.close()
-        books = await read_books(pipeline.database_url, [school_id], reporter.acknowledged(),
-                                 [])
+        books = await read_books(pipeline.database_url, [school_id], reporter.acknowledged(), [])
     _report(fault_report, "ingest_kill_before_commit", reporter, books)
     assert _first_attempts_in_doubt(reporter)
     assert {o.status for o in reporter.outcomes.values()} <= {200, 201}
     assert books.acknowledged == books.stored == HELD
-    assert not (books.acknowledged_not_stored or books.stored_not_acknowledged
-                or books.id_mismatch), books
+    assert not (
+        books.acknowledged_not_stored or books.stored_not_acknowledged or books.id_mismatch
+    ), books
 
 
-async def test_kill_after_commit_before_the_answer(fault_env: dict[str, str],
-                                                   relay: FaultyRelay,
-                                                   fault_report: FaultReport) -> None:
+async def test_kill_after_commit_before_the_answer(
+    fault_env: dict[str, str], relay: FaultyRelay, fault_report: FaultReport
+) -> None:
     """Deterministic, after commit: ingest stores the incidents and answers, a proxy swallows
     the answers, ingest is SIGKILLed. Each retry with the same key must replay (200) the
     incident the dead process stored — never record a second one."""
@@ -99,14 +107,14 @@ async def test_kill_after_commit_before_the_answer(fault_env: dict[str, str],
             finally:
                 await conn.close()
                 await proxy.close()
-        books = await read_books(pipeline.database_url, [school_id], reporter.acknowledged(),
-                                 [])
+        books = await read_books(pipeline.database_url, [school_id], reporter.acknowledged(), [])
     _report(fault_report, "ingest_kill_after_commit", reporter, books)
     assert proxy.swallowed > 0 and _first_attempts_in_doubt(reporter)
     assert [o.status for o in reporter.outcomes.values()] == [200] * HELD  # all replayed
     assert books.acknowledged == books.stored == HELD
-    assert not (books.acknowledged_not_stored or books.stored_not_acknowledged
-                or books.id_mismatch), books
+    assert not (
+        books.acknowledged_not_stored or books.stored_not_acknowledged or books.id_mismatch
+    ), books
 
 
 HELD = 5
@@ -121,10 +129,16 @@ def _first_attempts_in_doubt(reporter: Reporter) -> bool:
 
 def _report(report: FaultReport, test: str, reporter: Reporter, books: Books) -> None:
     statuses = Counter(str(o.status) for o in reporter.outcomes.values())
-    report.add(test, {"requests": len(reporter.attempts), "acked": books.acknowledged,
-                      "stored": books.stored,
-                      "in_doubt": sum(1 for a in reporter.attempts if a.status == IN_DOUBT)},
-               final_statuses=dict(statuses))
+    report.add(
+        test,
+        {
+            "requests": len(reporter.attempts),
+            "acked": books.acknowledged,
+            "stored": books.stored,
+            "in_doubt": sum(1 for a in reporter.attempts if a.status == IN_DOUBT),
+        },
+        final_statuses=dict(statuses),
+    )
 
 
 async def waiting_on_lock(conn: asyncpg.Connection) -> int:

@@ -19,8 +19,9 @@ from tests.faults.scale import Scale
 from tests.faults.sink import FaultyRelay
 
 
-async def test_notifier_sigkilled_mid_batch(fault_env: dict[str, str], relay: FaultyRelay,
-                                            scale: Scale, fault_report: FaultReport) -> None:
+async def test_notifier_sigkilled_mid_batch(
+    fault_env: dict[str, str], relay: FaultyRelay, scale: Scale, fault_report: FaultReport
+) -> None:
     async def kill_mid_batch(pipeline: Pipeline) -> None:
         for _ in range(scale.notifier_kills):
             await asyncio.sleep(scale.kill_every)
@@ -32,12 +33,18 @@ async def test_notifier_sigkilled_mid_batch(fault_env: dict[str, str], relay: Fa
 
     seconds = scale.settle * 2 + scale.notifier_kills * scale.kill_every
     async with running(fault_env) as pipeline:
-        outcome = await scenario.run(pipeline, relay, scale.rate, seconds, kill_mid_batch,
-                                     scale.drain_timeout)
+        outcome = await scenario.run(
+            pipeline, relay, scale.rate, seconds, kill_mid_batch, scale.drain_timeout
+        )
     leased = [len(k.leased) for k in pipeline.kills]
-    fault_report.add("notifier_sigkill", outcome.row, leased_per_kill=leased,
-                     duplicates=outcome.books.duplicates, client=outcome.client,
-                     books=outcome.books.figures())
+    fault_report.add(
+        "notifier_sigkill",
+        outcome.row,
+        leased_per_kill=leased,
+        duplicates=outcome.books.duplicates,
+        client=outcome.client,
+        books=outcome.books.figures(),
+    )
     assert not outcome.problems(), outcome.problems()
     # Ingest was never touched: every request answered 201 at once.
     assert outcome.client["statuses"] == {"201": outcome.client["requests"]}, outcome.client

@@ -34,36 +34,46 @@ from tests.faults.scale import Scale
 from tests.support.ports import free_port
 
 PROBE_RATE = 10.0  # incidents/s before and after the burst: "normal" latency
-SCHOOLS = 3        # each under the default per-key limit of 200/s
+SCHOOLS = 3  # each under the default per-key limit of 200/s
 
 
-async def test_overload(env: dict[str, str], scale: Scale, fault_report: FaultReport,
-                        tmp_path: Path) -> None:
+async def test_overload(
+    env: dict[str, str], scale: Scale, fault_report: FaultReport, tmp_path: Path
+) -> None:
     records = tmp_path / "accepted.tsv"
     async with AsyncExitStack() as stack:
         port = free_port()
-        counter = script(stack, "smtp_counter", ["--port", str(port), "--out", str(records)],
-                         port)
-        async with running({**env, "SMTP_PORT": str(port)}) as pipeline, \
-                http_client() as http:
+        counter = script(stack, "smtp_counter", ["--port", str(port), "--out", str(records)], port)
+        async with running({**env, "SMTP_PORT": str(port)}) as pipeline, http_client() as http:
             run = await overload_run(pipeline, http, scale)
             rss = {name: peak_rss_mb(pipeline.pid(name)) for name in pipeline.services}
         counter.terminate()
         counter.wait(10)
     accepted = read_counter(records)
     books = await read_books(pipeline.database_url, run["schools"], run["outcomes"], accepted)
-    burst = await delivery_latency(pipeline.database_url, run["schools"], run["burst_outcomes"],
-                                   accepted)
+    burst = await delivery_latency(
+        pipeline.database_url, run["schools"], run["burst_outcomes"], accepted
+    )
     row = overload_row(scale, run, rss, accepted, burst)
     row["probe_before_ms"] = await probe_ms(pipeline, run, "before", accepted)
     row["probe_after_ms"] = await probe_ms(pipeline, run, "after", accepted)
     fault_report.overload.append(row)
-    fault_report.add("overload", {"acked": books.acknowledged, "stored": books.stored,
-                                  "alerts": books.alert_rows, "delivered": books.delivered,
-                                  "missing": len(books.missing), "dups": 0,
-                                  "drain_s": row["drain_s"]},
-                     client=run["client"], books=books.figures(), settled=run["settled"],
-                     overload=row)
+    fault_report.add(
+        "overload",
+        {
+            "acked": books.acknowledged,
+            "stored": books.stored,
+            "alerts": books.alert_rows,
+            "delivered": books.delivered,
+            "missing": len(books.missing),
+            "dups": 0,
+            "drain_s": row["drain_s"],
+        },
+        client=run["client"],
+        books=books.figures(),
+        settled=run["settled"],
+        overload=row,
+    )
 
     assert not run["settled"].get("timed_out"), f"backlog never drained: {run['settled']}"
     assert not books.problems(), books.problems()
@@ -95,8 +105,9 @@ async def overload_run(pipeline: Pipeline, http: Any, scale: Scale) -> dict[str,
     watchers = [asyncio.create_task(watch.run()), asyncio.create_task(lag.run())]
     started = time.time()
     try:
-        await open_loop(scale.overload_rate, scale.overload_seconds,
-                        lambda i: burst[i % SCHOOLS].submit(i))
+        await open_loop(
+            scale.overload_rate, scale.overload_seconds, lambda i: burst[i % SCHOOLS].submit(i)
+        )
         async with http.get(f"{pipeline.ingest_url}/metrics") as r:
             server = server_view(await r.text())
         drain, settled = await wait_settled(pipeline.database_url, ids, scale.drain_timeout)
@@ -109,51 +120,74 @@ async def overload_run(pipeline: Pipeline, http: Any, scale: Scale) -> dict[str,
     after = pipeline.reporter(http, schools[0][1])
     await open_loop(PROBE_RATE, scale.probe_seconds, after.submit)
     await wait_settled(pipeline.database_url, ids, scale.drain_timeout)
-    return {"schools": ids, "settled": settled, "drain_s": drain, "started": started,
-            "drained": drained, "backlog_peak": watch.peak,
-            "outcomes": _acked(before, *burst, after), "burst_outcomes": _acked(*burst),
-            "probes": {"before": _acked(before), "after": _acked(after)},
-            "attempts": [a for r in burst for a in r.attempts],
-            "client": {**attempt_figures([a for r in burst for a in r.attempts]),
-                       **lag.figures(), **server}}
+    return {
+        "schools": ids,
+        "settled": settled,
+        "drain_s": drain,
+        "started": started,
+        "drained": drained,
+        "backlog_peak": watch.peak,
+        "outcomes": _acked(before, *burst, after),
+        "burst_outcomes": _acked(*burst),
+        "probes": {"before": _acked(before), "after": _acked(after)},
+        "attempts": [a for r in burst for a in r.attempts],
+        "client": {
+            **attempt_figures([a for r in burst for a in r.attempts]),
+            **lag.figures(),
+            **server,
+        },
+    }
 
 
 def _acked(*reporters: Reporter) -> dict[str, Any]:
     return {k: o for r in reporters for k, o in r.acknowledged().items()}
 
 
-def overload_row(scale: Scale, run: dict[str, Any], rss: dict[str, float],
-                 accepted: list[tuple[float, str]],
-                 burst: dict[str, list[float]]) -> dict[str, Any]:
+def overload_row(
+    scale: Scale,
+    run: dict[str, Any],
+    rss: dict[str, float],
+    accepted: list[tuple[float, str]],
+    burst: dict[str, list[float]],
+) -> dict[str, Any]:
     client = run["client"]
     window = [t for t, _ in accepted if run["started"] <= t <= run["drained"]]
     span = (max(window) - min(window)) if len(window) > 1 else float("nan")
     return {
-        "offered/s": scale.overload_rate, "sent": client["requests"],
-        "accepted": client["statuses"].get("201", 0), "shed": client["shed"],
-        "timed_out": client["timed_out"], **answer_figures(run["attempts"]),
+        "offered/s": scale.overload_rate,
+        "sent": client["requests"],
+        "accepted": client["statuses"].get("201", 0),
+        "shed": client["shed"],
+        "timed_out": client["timed_out"],
+        **answer_figures(run["attempts"]),
         "client_lag_max_ms": client["client_lag_max_ms"],
         "server_over_1s": client["server_over_1s"],
-        "rss_ingest_mb": rss.get("ingest"), "rss_worker_mb": rss.get("worker"),
+        "rss_ingest_mb": rss.get("ingest"),
+        "rss_worker_mb": rss.get("worker"),
         "rss_notifier_mb": rss.get("notifier"),
         "emails/s": round(len(window) / span, 1) if span == span and span > 0 else None,
-        "backlog_peak": run["backlog_peak"], "drain_s": round(run["drain_s"], 1),
+        "backlog_peak": run["backlog_peak"],
+        "drain_s": round(run["drain_s"], 1),
         **latency_summary(burst),
     }
 
 
 def latency_summary(latency: dict[str, list[float]]) -> dict[str, float]:
-    return {"urgent_p50_s": round(percentile(latency["urgent"], 50), 2),
-            "urgent_p99_s": round(percentile(latency["urgent"], 99), 2),
-            "routine_p50_s": round(percentile(latency["routine"], 50), 2),
-            "routine_p99_s": round(percentile(latency["routine"], 99), 2),
-            "urgent_resolved_p99_s": round(percentile(latency["urgent_resolved"], 99), 2),
-            "routine_resolved_p99_s": round(percentile(latency["routine_resolved"], 99), 2)}
+    return {
+        "urgent_p50_s": round(percentile(latency["urgent"], 50), 2),
+        "urgent_p99_s": round(percentile(latency["urgent"], 99), 2),
+        "routine_p50_s": round(percentile(latency["routine"], 50), 2),
+        "routine_p99_s": round(percentile(latency["routine"], 99), 2),
+        "urgent_resolved_p99_s": round(percentile(latency["urgent_resolved"], 99), 2),
+        "routine_resolved_p99_s": round(percentile(latency["routine_resolved"], 99), 2),
+    }
 
 
-async def probe_ms(pipeline: Pipeline, run: dict[str, Any], which: str,
-                   accepted: list[tuple[float, str]]) -> float:
+async def probe_ms(
+    pipeline: Pipeline, run: dict[str, Any], which: str, accepted: list[tuple[float, str]]
+) -> float:
     """p50 POST-acknowledged to SMTP-accepted of the gentle probe, in ms."""
-    latency = await delivery_latency(pipeline.database_url, run["schools"],
-                                     run["probes"][which], accepted)
+    latency = await delivery_latency(
+        pipeline.database_url, run["schools"], run["probes"][which], accepted
+    )
     return round(percentile(latency["urgent"] + latency["routine"], 50) * 1000, 1)

@@ -27,9 +27,13 @@ async def own_postgres() -> AsyncIterator[PostgresServer]:
     await asyncio.to_thread(server.cleanup)
 
 
-async def test_postgres_restart(fault_env: dict[str, str], relay: FaultyRelay,
-                                own_postgres: PostgresServer, scale: Scale,
-                                fault_report: FaultReport) -> None:
+async def test_postgres_restart(
+    fault_env: dict[str, str],
+    relay: FaultyRelay,
+    own_postgres: PostgresServer,
+    scale: Scale,
+    fault_report: FaultReport,
+) -> None:
     async def restart(pipeline: Pipeline) -> None:
         for n in range(scale.pg_restarts):
             await asyncio.sleep(scale.settle)
@@ -40,12 +44,17 @@ async def test_postgres_restart(fault_env: dict[str, str], relay: FaultyRelay,
     env = {**fault_env, "DATABASE_URL": await create_database(own_postgres.url())}
     seconds = scale.settle * (scale.pg_restarts + 1) + scale.pg_outage * scale.pg_restarts
     async with running(env) as pipeline:
-        outcome = await scenario.run(pipeline, relay, scale.rate, seconds, restart,
-                                     scale.drain_timeout)
+        outcome = await scenario.run(
+            pipeline, relay, scale.rate, seconds, restart, scale.drain_timeout
+        )
     shed = [a for a in outcome.reporter.attempts if a.status == 503]
-    fault_report.add("postgres_restart", outcome.row, client=outcome.client,
-                     books=outcome.books.figures(),
-                     slowest_503_ms=round(max((a.seconds for a in shed), default=0) * 1000, 1))
+    fault_report.add(
+        "postgres_restart",
+        outcome.row,
+        client=outcome.client,
+        books=outcome.books.figures(),
+        slowest_503_ms=round(max((a.seconds for a in shed), default=0) * 1000, 1),
+    )
     assert not outcome.problems(), outcome.problems()
     # Away: refused fast and honestly. Never a hang, never a dropped connection, never a 500.
     assert outcome.client["timed_out"] == outcome.client["no_answer"] == 0, outcome.client

@@ -25,9 +25,13 @@ def own_redis() -> Iterator[RedisServer]:
     server.cleanup()
 
 
-async def test_redis_away_then_back_empty(fault_env: dict[str, str], relay: FaultyRelay,
-                                          own_redis: RedisServer, scale: Scale,
-                                          fault_report: FaultReport) -> None:
+async def test_redis_away_then_back_empty(
+    fault_env: dict[str, str],
+    relay: FaultyRelay,
+    own_redis: RedisServer,
+    scale: Scale,
+    fault_report: FaultReport,
+) -> None:
     async def outage(pipeline: Pipeline) -> None:
         await asyncio.sleep(scale.settle)
         await asyncio.to_thread(own_redis.stop)
@@ -37,14 +41,25 @@ async def test_redis_away_then_back_empty(fault_env: dict[str, str], relay: Faul
     env = {**fault_env, "REDIS_URL": own_redis.url()}
     seconds = scale.settle * 2 + scale.redis_outage
     async with running(env) as pipeline:
-        outcome = await scenario.run(pipeline, relay, scale.rate, seconds, outage,
-                                     scale.drain_timeout)
-        alive = {name: s.proc.poll() is None for name, s in pipeline.services.items()
-                 if s.proc is not None}
-        felt = {"ingest_enqueue_failed": pipeline.count_log("ingest", "enqueue_failed"),
-                "worker_restarting": pipeline.count_log("worker", "worker_restarting")}
-    fault_report.add("redis_empty_restart", outcome.row, felt=felt, client=outcome.client,
-                     books=outcome.books.figures())
+        outcome = await scenario.run(
+            pipeline, relay, scale.rate, seconds, outage, scale.drain_timeout
+        )
+        alive = {
+            name: s.proc.poll() is None
+            for name, s in pipeline.services.items()
+            if s.proc is not None
+        }
+        felt = {
+            "ingest_enqueue_failed": pipeline.count_log("ingest", "enqueue_failed"),
+            "worker_restarting": pipeline.count_log("worker", "worker_restarting"),
+        }
+    fault_report.add(
+        "redis_empty_restart",
+        outcome.row,
+        felt=felt,
+        client=outcome.client,
+        books=outcome.books.figures(),
+    )
     assert not outcome.problems(), outcome.problems()
     # Ingest answered every request with 201 while Redis was away: nothing shed, no errors.
     assert outcome.client["statuses"] == {"201": outcome.client["requests"]}, outcome.client

@@ -14,8 +14,8 @@ from tests.faults.sink import FaultyRelay
 
 
 async def test_smtp_relay_down_then_refusing_then_back(
-        fault_env: dict[str, str], relay: FaultyRelay, scale: Scale,
-        fault_report: FaultReport) -> None:
+    fault_env: dict[str, str], relay: FaultyRelay, scale: Scale, fault_report: FaultReport
+) -> None:
     async def outage(pipeline: Pipeline) -> None:
         await asyncio.sleep(scale.settle)
         await asyncio.to_thread(relay.stop)
@@ -27,12 +27,18 @@ async def test_smtp_relay_down_then_refusing_then_back(
 
     seconds = scale.settle * 2 + scale.smtp_down + scale.smtp_refusing
     async with running(fault_env) as pipeline:
-        outcome = await scenario.run(pipeline, relay, scale.rate, seconds, outage,
-                                     scale.drain_timeout)
+        outcome = await scenario.run(
+            pipeline, relay, scale.rate, seconds, outage, scale.drain_timeout
+        )
         retried = pipeline.count_log("notifier", "alert_retrying")
-    fault_report.add("smtp_down_then_4xx", outcome.row, refused_4xx=relay.handler.refused,
-                     retries_logged=retried, client=outcome.client,
-                     books=outcome.books.figures())
+    fault_report.add(
+        "smtp_down_then_4xx",
+        outcome.row,
+        refused_4xx=relay.handler.refused,
+        retries_logged=retried,
+        client=outcome.client,
+        books=outcome.books.figures(),
+    )
     assert not outcome.problems(), outcome.problems()
     assert outcome.client["statuses"] == {"201": outcome.client["requests"]}, outcome.client
     assert outcome.books.duplicates == {}

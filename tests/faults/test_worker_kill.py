@@ -14,9 +14,9 @@ from tests.faults.scale import Scale
 from tests.faults.sink import FaultyRelay
 
 
-async def test_worker_sigkilled_every_few_seconds(fault_env: dict[str, str], relay: FaultyRelay,
-                                                  scale: Scale,
-                                                  fault_report: FaultReport) -> None:
+async def test_worker_sigkilled_every_few_seconds(
+    fault_env: dict[str, str], relay: FaultyRelay, scale: Scale, fault_report: FaultReport
+) -> None:
     async def kill_repeatedly(pipeline: Pipeline) -> None:
         for _ in range(scale.worker_kills):
             await asyncio.sleep(scale.kill_every)  # the fault's cadence, not a wait for work
@@ -25,10 +25,16 @@ async def test_worker_sigkilled_every_few_seconds(fault_env: dict[str, str], rel
 
     seconds = scale.settle * 2 + scale.worker_kills * scale.kill_every
     async with running(fault_env) as pipeline:
-        outcome = await scenario.run(pipeline, relay, scale.rate, seconds, kill_repeatedly,
-                                     scale.drain_timeout)
-    fault_report.add("worker_sigkill", outcome.row, kills=len(pipeline.kills),
-                     client=outcome.client, books=outcome.books.figures())
+        outcome = await scenario.run(
+            pipeline, relay, scale.rate, seconds, kill_repeatedly, scale.drain_timeout
+        )
+    fault_report.add(
+        "worker_sigkill",
+        outcome.row,
+        kills=len(pipeline.kills),
+        client=outcome.client,
+        books=outcome.books.figures(),
+    )
     assert not outcome.problems(), outcome.problems()
     # Ingest was never touched: every request answered 201 at once.
     assert outcome.client["statuses"] == {"201": outcome.client["requests"]}, outcome.client

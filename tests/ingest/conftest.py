@@ -57,13 +57,13 @@ class School:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-async def new_school(client: TestClient, name: str = "Riverside Primary",
-                     with_roster: bool = True) -> School:
+async def new_school(
+    client: TestClient, name: str = "Riverside Primary", with_roster: bool = True
+) -> School:
     r = await client.post("/v1/schools", json={"name": name}, headers=ADMIN)
     assert r.status == 201, await r.text()
     school_id = (await r.json())["id"]
-    r = await client.post(f"/v1/schools/{school_id}/api-keys", json={"name": "mis"},
-                          headers=ADMIN)
+    r = await client.post(f"/v1/schools/{school_id}/api-keys", json={"name": "mis"}, headers=ADMIN)
     assert r.status == 201, await r.text()
     key = (await r.json())["key"]
     if with_roster:
@@ -80,7 +80,9 @@ async def school(client: TestClient) -> School:
 def incident(**changes: Any) -> dict[str, Any]:
     """A valid incident by a teacher (S06) about P0001; override any field."""
     body: dict[str, Any] = {
-        "author": "S06", "pupil": "P0001", "occurred_at": "2024-11-27T10:15:00Z",
+        "author": "S06",
+        "pupil": "P0001",
+        "occurred_at": "2024-11-27T10:15:00Z",
         "description": "Bruise on left forearm noticed at morning register.",
         "categories": ["cause-for-concern/injury-bruise"],
     }

@@ -14,9 +14,12 @@ async def test_past_max_in_flight_requests_are_shed_fast_with_retry_after(start_
     async with start_app(ingest_max_in_flight=1) as client:
         school = await new_school(client)
         started = time.monotonic()
-        responses = await asyncio.gather(*(
-            client.post("/v1/incidents", json=incident(), headers=school.headers)
-            for _ in range(30)))
+        responses = await asyncio.gather(
+            *(
+                client.post("/v1/incidents", json=incident(), headers=school.headers)
+                for _ in range(30)
+            )
+        )
         assert time.monotonic() - started < 10
         statuses = [r.status for r in responses]
         assert set(statuses) <= {201, 503}, statuses
@@ -62,10 +65,12 @@ async def test_api_key_over_its_rate_gets_429(start_app, pg):
 async def test_metrics_expose_in_flight_queue_depth_and_outbox(client, school):
     await client.post("/v1/incidents", json=incident(), headers=school.headers)
     text = await (await client.get("/metrics")).text()
-    for line in ("beacon_ingest_in_flight 0.0",
-                 'beacon_queue_depth{queue="beacon:worker"} 1.0',
-                 'beacon_queue_depth{queue="beacon:notifier"} 0.0',
-                 "beacon_outbox_pending 1.0",
-                 'beacon_ingest_requests_total{status="201"}',
-                 "beacon_ingest_request_seconds_count"):
+    for line in (
+        "beacon_ingest_in_flight 0.0",
+        'beacon_queue_depth{queue="beacon:worker"} 1.0',
+        'beacon_queue_depth{queue="beacon:notifier"} 0.0',
+        "beacon_outbox_pending 1.0",
+        'beacon_ingest_requests_total{status="201"}',
+        "beacon_ingest_request_seconds_count",
+    ):
         assert line in text, line

@@ -29,11 +29,14 @@ class ManualClock:
         return self.now
 
 
-@pytest.mark.parametrize(("waits", "standing"), [
-    ([0.2, 0.3, 0.2], True),     # every wait in the window over target: a standing queue
-    ([0.2, 0.001, 0.3], False),  # one short wait: the queue drained, it was a burst
-    ([0.01, 0.02], False),       # all under target
-])
+@pytest.mark.parametrize(
+    ("waits", "standing"),
+    [
+        ([0.2, 0.3, 0.2], True),  # every wait in the window over target: a standing queue
+        ([0.2, 0.001, 0.3], False),  # one short wait: the queue drained, it was a burst
+        ([0.01, 0.02], False),  # all under target
+    ],
+)
 def test_queue_stands_when_even_the_shortest_wait_in_a_window_exceeds_target(waits, standing):
     clock = ManualClock()
     delay = QueueDelay(target=0.05, interval=0.1, clock=clock)
@@ -67,9 +70,13 @@ def test_target_zero_never_stands():
 async def held_request(port: int, key: str) -> AsyncIterator[asyncio.StreamReader]:
     """A POST whose body never finishes arriving: headers and 9 of 1,000 promised bytes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write((f"POST /v1/incidents HTTP/1.1\r\nHost: ingest\r\n"
-                  f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
-                  f"Content-Length: 1000\r\n\r\n" + '{"author"').encode())
+    writer.write(
+        (
+            f"POST /v1/incidents HTTP/1.1\r\nHost: ingest\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 1000\r\n\r\n" + '{"author"'
+        ).encode()
+    )
     await writer.drain()
     try:
         yield reader

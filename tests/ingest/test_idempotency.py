@@ -15,8 +15,9 @@ async def test_same_key_and_body_returns_the_same_incident(client, school, pg):
     first = await client.post("/v1/incidents", json=incident(), headers=keyed(school, "k-1"))
     assert first.status == 201
     # Same body with keys in another order and other whitespace is the same body.
-    again = await client.post("/v1/incidents", json=dict(reversed(incident().items())),
-                              headers=keyed(school, "k-1"))
+    again = await client.post(
+        "/v1/incidents", json=dict(reversed(incident().items())), headers=keyed(school, "k-1")
+    )
     assert again.status == 200
     assert again.headers["Idempotent-Replayed"] == "true"
     assert (await again.json())["id"] == (await first.json())["id"]
@@ -27,8 +28,9 @@ async def test_same_key_and_body_returns_the_same_incident(client, school, pg):
 
 async def test_same_key_with_a_different_body_is_422(client, school, pg):
     await client.post("/v1/incidents", json=incident(), headers=keyed(school, "k-2"))
-    r = await client.post("/v1/incidents", json=incident(description="Something else."),
-                          headers=keyed(school, "k-2"))
+    r = await client.post(
+        "/v1/incidents", json=incident(description="Something else."), headers=keyed(school, "k-2")
+    )
     assert r.status == 422
     assert (await r.json())["field"] == "Idempotency-Key"
     assert await pg.fetchval("SELECT count(*) FROM incidents") == 1
@@ -45,9 +47,12 @@ async def test_keys_are_per_school(client, school, pg):
 
 
 async def test_concurrent_requests_with_one_key_make_one_incident(client, school, pg):
-    responses = await asyncio.gather(*(
-        client.post("/v1/incidents", json=incident(), headers=keyed(school, "race"))
-        for _ in range(8)))
+    responses = await asyncio.gather(
+        *(
+            client.post("/v1/incidents", json=incident(), headers=keyed(school, "race"))
+            for _ in range(8)
+        )
+    )
     statuses = sorted(r.status for r in responses)
     assert statuses == [200] * 7 + [201]
     ids = {(await r.json())["id"] for r in responses}
@@ -69,7 +74,8 @@ async def test_actions_are_idempotent_too(client, school, pg):
     again = await client.post(url, json=body, headers=keyed(school, "a-1"))
     assert (first.status, again.status) == (201, 200)
     assert (await first.json())["id"] == (await again.json())["id"]
-    other = await client.post(url, json={**body, "description": "Other."},
-                              headers=keyed(school, "a-1"))
+    other = await client.post(
+        url, json={**body, "description": "Other."}, headers=keyed(school, "a-1")
+    )
     assert other.status == 422 and (await other.json())["field"] == "Idempotency-Key"
     assert await pg.fetchval("SELECT count(*) FROM actions") == 1

@@ -22,13 +22,20 @@ async def test_document_covers_every_route(client):
     doc = await r.json()
     assert doc["openapi"].startswith("3.1")
     documented = {(_template(p), m.upper()) for p, ops in doc["paths"].items() for m in ops}
-    served = {(_template(route.resource.canonical), route.method)
-              for route in client.server.app.router.routes()
-              if route.method != "HEAD" and route.resource is not None
-              and not route.resource.canonical.startswith(NOT_API)}
+    served = {
+        (_template(route.resource.canonical), route.method)
+        for route in client.server.app.router.routes()
+        if route.method != "HEAD"
+        and route.resource is not None
+        and not route.resource.canonical.startswith(NOT_API)
+    }
     assert served - documented == set()
-    refused = {(_template(p), m.upper()) for p, ops in doc["paths"].items()
-               for m, op in ops.items() if set(op["responses"]) == {"405"}}
+    refused = {
+        (_template(p), m.upper())
+        for p, ops in doc["paths"].items()
+        for m, op in ops.items()
+        if set(op["responses"]) == {"405"}
+    }
     assert documented - refused - served == set()  # nothing documented that is not served
     assert ("/v1/session", "POST") in served and ("/login", "GET") in served
 
@@ -58,9 +65,14 @@ async def test_every_operation_documents_responses_and_refs_resolve(client):
 
 async def test_record_endpoints_take_an_api_key_or_a_session(client):
     doc = await (await client.get("/v1/openapi.json")).json()
-    for path, method in (("/v1/incidents", "post"), ("/v1/incidents/{incident_id}", "get"),
-                         ("/v1/incidents/{incident_id}/actions", "post"),
-                         ("/v1/categories", "get"), ("/v1/pupils/{pupil_id}/chronology", "get")):
-        assert {"apiKey", "session"} <= {k for s in doc["paths"][path][method]["security"]
-                                         for k in s}, path
+    for path, method in (
+        ("/v1/incidents", "post"),
+        ("/v1/incidents/{incident_id}", "get"),
+        ("/v1/incidents/{incident_id}/actions", "post"),
+        ("/v1/categories", "get"),
+        ("/v1/pupils/{pupil_id}/chronology", "get"),
+    ):
+        assert {"apiKey", "session"} <= {
+            k for s in doc["paths"][path][method]["security"] for k in s
+        }, path
     assert doc["paths"]["/v1/schools"]["post"]["security"] == [{"adminToken": []}]

@@ -18,8 +18,7 @@ async def school(pg: asyncpg.Pool) -> School:
 
 
 @pytest.fixture
-async def make_engine(settings: Settings,
-                      pg: asyncpg.Pool) -> AsyncIterator[Callable[..., Engine]]:
+async def make_engine(settings: Settings, pg: asyncpg.Pool) -> AsyncIterator[Callable[..., Engine]]:
     """Engines as `beacon notifier` builds them (`build_engine`), with options a test may
     shorten; each is started by the test with `async with engine.running()`."""
 
@@ -30,4 +29,3 @@ async def make_engine(settings: Settings,
         return engine
 
     yield make
-

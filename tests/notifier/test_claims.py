@@ -21,16 +21,17 @@ LEASE = 30.0
 
 
 async def test_an_urgent_alert_queued_last_goes_in_the_first_batch(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
     async with pg.acquire() as conn:
         await bulk_alerts(conn, school, 400)
         [urgent] = await bulk_alerts(conn, school, 1, priority=1, restricted=True)
     engine = make_engine(batch_size=50)
     async with engine.running():
         assert await engine.deliver_due(wait=30)
-    order = [message_from_bytes(m.data, policy=policy.default)["Message-ID"]
-             for m in smtp_sink.messages]
+    order = [
+        message_from_bytes(m.data, policy=policy.default)["Message-ID"] for m in smtp_sink.messages
+    ]
     assert len(order) == 401
     assert order.index(f"<alert-{urgent}@school.example>") < 20  # FIFO would make it last
 
@@ -56,8 +57,9 @@ async def test_priority_still_comes_before_fairness(pg: asyncpg.Pool, school: Sc
     assert {mail.alert_id for mail, _ in first} == set(urgent)
 
 
-async def test_concurrent_claims_never_take_the_same_alert(pg: asyncpg.Pool,
-                                                           school: School) -> None:
+async def test_concurrent_claims_never_take_the_same_alert(
+    pg: asyncpg.Pool, school: School
+) -> None:
     async with pg.acquire() as conn:
         ids = await bulk_alerts(conn, school, 200)
     batches = await asyncio.gather(*(claims.claim_due(pg, 30, LEASE) for _ in range(10)))
@@ -68,12 +70,14 @@ async def test_concurrent_claims_never_take_the_same_alert(pg: asyncpg.Pool,
         taken += [mail.alert_id for mail, _ in more]
     assert len(taken) == len(set(taken)) == len(ids)
     leased = await pg.fetchval(
-        "SELECT count(*) FROM alerts WHERE state = 'sending' AND id = ANY($1::uuid[])", ids)
+        "SELECT count(*) FROM alerts WHERE state = 'sending' AND id = ANY($1::uuid[])", ids
+    )
     assert leased == len(ids)
 
 
 async def test_a_claim_stays_index_driven_with_ten_thousand_queued(
-        pg: asyncpg.Pool, school: School) -> None:
+    pg: asyncpg.Pool, school: School
+) -> None:
     async with pg.acquire() as conn:
         await bulk_alerts(conn, school, 10_000)
         for n in range(5):
@@ -85,8 +89,11 @@ async def test_a_claim_stays_index_driven_with_ten_thousand_queued(
         await tx.start()
         plan = await conn.fetchval("EXPLAIN (FORMAT JSON) " + claims._CLAIM, 100, LEASE)
         await tx.rollback()
-    assert not [n for n in _nodes(json.loads(plan)[0]["Plan"])
-                if n["Node Type"] == "Seq Scan" and n["Relation Name"] == "alerts"]
+    assert not [
+        n
+        for n in _nodes(json.loads(plan)[0]["Plan"])
+        if n["Node Type"] == "Seq Scan" and n["Relation Name"] == "alerts"
+    ]
     timings = []
     for _ in range(10):
         started = time.perf_counter()

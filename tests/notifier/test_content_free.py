@@ -25,16 +25,25 @@ from tests.support.smtp_sink import SmtpSink
 
 def markers() -> dict[str, str]:
     tag = uuid.uuid4().hex[:10]
-    return {f: f"Mk{f}{tag}" for f in ("description", "agency", "bodynote", "action",
-                                        "filename", "filedata")}
+    return {
+        f: f"Mk{f}{tag}"
+        for f in ("description", "agency", "bodynote", "action", "filename", "filedata")
+    }
 
 
 def forbidden(m: dict[str, str]) -> list[str]:
     words = list(m.values())
     for p in roster.PUPILS:
         y, mo, d = p["date_of_birth"].split("-")
-        words += [p["first_name"], p["last_name"], p["date_of_birth"], f"{d}/{mo}/{y}",
-                  f"{mo}/{d}/{y}", f"{d}.{mo}.{y}", f"{y}{mo}{d}"]
+        words += [
+            p["first_name"],
+            p["last_name"],
+            p["date_of_birth"],
+            f"{d}/{mo}/{y}",
+            f"{mo}/{d}/{y}",
+            f"{d}.{mo}.{y}",
+            f"{y}{mo}{d}",
+        ]
     return [w.lower() for w in words]
 
 
@@ -51,15 +60,22 @@ def views(raw: bytes) -> list[str]:
 
 
 async def test_no_pupil_detail_or_free_text_reaches_any_email(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
     m = markers()
     async with pg.acquire() as conn:
         incident = await add_incident(
-            conn, school, author="S04", pupil="P0001", linked=("P0002", "P0003"),
-            restricted=True, categories=("safeguarding/cla", "cause-for-concern/injury-bruise"),
+            conn,
+            school,
+            author="S04",
+            pupil="P0001",
+            linked=("P0002", "P0003"),
+            restricted=True,
+            categories=("safeguarding/cla", "cause-for-concern/injury-bruise"),
             description=f"{m['description']} Zephyrine said her DOB is 01/05/2017",
-            agencies=(m["agency"],), body_notes=(m["bodynote"],))
+            agencies=(m["agency"],),
+            body_notes=(m["bodynote"],),
+        )
         await add_file(conn, incident, f"{m['filename']}.txt", m["filedata"].encode())
         action_id = await add_action(conn, incident, "S03", m["action"])
         incident_event = await add_event(conn, incident, priority=1)
@@ -83,13 +99,18 @@ async def test_no_pupil_detail_or_free_text_reaches_any_email(
 
     subjects = [message_from_bytes(r.data, policy=policy.default)["Subject"] for r in messages]
     ref = f"#{incident.reference}"
-    assert sum(s.startswith(f"[Beacon] New incident {ref} at Oakfield Primary") and "(DL)" in s
-               for s in subjects) == 4
+    assert (
+        sum(
+            s.startswith(f"[Beacon] New incident {ref} at Oakfield Primary") and "(DL)" in s
+            for s in subjects
+        )
+        == 4
+    )
     assert sum(f"New action on incident {ref}" in s and "(CP)" in s for s in subjects) == 2
-    assert sum(f"Unread safeguarding alert escalated: incident {ref}" in s
-               for s in subjects) == 1
-    assert all("Safeguarding / CLA" in s and "Cause for concern / Injury/Bruise" in s
-               for s in subjects)
+    assert sum(f"Unread safeguarding alert escalated: incident {ref}" in s for s in subjects) == 1
+    assert all(
+        "Safeguarding / CLA" in s and "Cause for concern / Injury/Bruise" in s for s in subjects
+    )
 
 
 def test_the_search_finds_a_leak_hidden_by_encoding() -> None:
@@ -99,7 +120,8 @@ def test_the_search_finds_a_leak_hidden_by_encoding() -> None:
     leak = "Zephyrine Quillfeather"
     long_school = "Ä school " + "x" * 60 + leak  # forces RFC 2047 and QP line wrapping
     raw = Composer("Beacon <b@s.example>", "https://b.example").compose(
-        AlertMail(uuid.uuid4(), "a@s.example", "incident", 7, long_school, "SEN / HLN", "AB"))
+        AlertMail(uuid.uuid4(), "a@s.example", "incident", 7, long_school, "SEN / HLN", "AB")
+    )
     decoded_views = views(raw)[1:]
     assert any("zephyrine" in v for v in decoded_views)
     assert sum("quillfeather" in v for v in decoded_views) >= 3  # subject, text, html

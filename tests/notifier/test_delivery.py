@@ -29,8 +29,9 @@ TEMPFAIL = "451 4.3.0 try later"
 NO_SUCH_USER = "550 5.1.1 no such user"
 
 
-async def queued(pg: asyncpg.Pool, school: School, recipients: list[str],
-                 priority: int = 0) -> dict[str, object]:
+async def queued(
+    pg: asyncpg.Pool, school: School, recipients: list[str], priority: int = 0
+) -> dict[str, object]:
     async with pg.acquire() as conn:
         incident = await add_incident(conn, school)
         event = await add_event(conn, incident, priority=priority)
@@ -47,8 +48,8 @@ async def make_due_now(pg: asyncpg.Pool) -> None:
 
 
 async def test_a_queued_alert_is_sent_once_with_the_right_headers(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
     ids = await queued(pg, school, ["S01", "S03"])
     engine = make_engine()
     async with engine.running():
@@ -74,13 +75,14 @@ async def test_a_queued_alert_is_sent_once_with_the_right_headers(
         assert "Cause for concern / Injury/Bruise" in msg["Subject"]
     rows = await alert_states(pg, list(ids.values()))
     assert {r["state"] for r in rows.values()} == {"sent"}
-    assert all(r["sent_at"] and r["lease_until"] is None and r["attempts"] == 1
-               for r in rows.values())
+    assert all(
+        r["sent_at"] and r["lease_until"] is None and r["attempts"] == 1 for r in rows.values()
+    )
 
 
 async def test_transient_refusal_is_retried_then_sent(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
     ids = await queued(pg, school, ["S02"])
     alert_id = ids["S02"]
     engine = make_engine()
@@ -104,8 +106,8 @@ async def test_transient_refusal_is_retried_then_sent(
 
 
 async def test_permanent_refusal_fails_at_once_with_the_reason(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
     ids = await queued(pg, school, ["S03"])
     smtp_sink.handler.reply = NO_SUCH_USER
     engine = make_engine()
@@ -120,8 +122,12 @@ async def test_permanent_refusal_fails_at_once_with_the_reason(
 
 
 async def test_transient_failures_stop_at_the_attempt_limit(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, settings: Settings,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool,
+    school: School,
+    smtp_sink: SmtpSink,
+    settings: Settings,
+    make_engine: Callable[..., Engine],
+) -> None:
     ids = await queued(pg, school, ["S01"])
     smtp_sink.handler.reply = TEMPFAIL
     engine = make_engine(max_attempts=3)
@@ -136,8 +142,12 @@ async def test_transient_failures_stop_at_the_attempt_limit(
 
 
 async def test_smtp_down_leaves_alerts_retrying_then_they_go_out(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, settings: Settings,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool,
+    school: School,
+    smtp_sink: SmtpSink,
+    settings: Settings,
+    make_engine: Callable[..., Engine],
+) -> None:
     ids = await queued(pg, school, ["S01", "S02", "S03"])
     nobody_listens = Settings.from_env({**_env(settings), "SMTP_PORT": str(_closed_port())})
     engine = make_engine(nobody_listens)
@@ -157,16 +167,20 @@ async def test_smtp_down_leaves_alerts_retrying_then_they_go_out(
 
 
 async def test_the_sweeper_takes_back_an_expired_lease(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
     ids = await queued(pg, school, ["S01", "S02"])
     # S01's sender died mid-send (lease expired); S02 is being sent by a live one.
-    await pg.execute("""UPDATE alerts SET state = 'sending', attempts = 1,
+    await pg.execute(
+        """UPDATE alerts SET state = 'sending', attempts = 1,
                                lease_until = now() - interval '1 second' WHERE id = $1""",
-                     ids["S01"])
-    await pg.execute("""UPDATE alerts SET state = 'sending', attempts = 1,
+        ids["S01"],
+    )
+    await pg.execute(
+        """UPDATE alerts SET state = 'sending', attempts = 1,
                                lease_until = now() + interval '1 minute' WHERE id = $1""",
-                     ids["S02"])
+        ids["S02"],
+    )
     engine = make_engine(sweep_interval=0.05)
     async with engine.running():  # no doorbell: only the sweeper's tick can find it
         await _until(lambda: len(smtp_sink.messages) >= 1)
@@ -177,8 +191,8 @@ async def test_the_sweeper_takes_back_an_expired_lease(
 
 
 async def test_two_engines_on_the_same_backlog_send_each_alert_once(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
     async with pg.acquire() as conn:
         ids = await bulk_alerts(conn, school, 300)
     first, second = make_engine(batch_size=20), make_engine(batch_size=20)
@@ -192,8 +206,12 @@ async def test_two_engines_on_the_same_backlog_send_each_alert_once(
 
 
 async def test_the_deliver_doorbell_sends_through_the_arq_worker(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, settings: Settings,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool,
+    school: School,
+    smtp_sink: SmtpSink,
+    settings: Settings,
+    make_engine: Callable[..., Engine],
+) -> None:
     ids = await queued(pg, school, ["S01", "S03"])
     redis = await queue.connect(settings.redis_url)
     try:
@@ -214,11 +232,17 @@ async def test_the_deliver_doorbell_sends_through_the_arq_worker(
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-            "SMTP_HOST": settings.smtp_host, "SMTP_PORT": str(settings.smtp_port),
-            "SMTP_FROM": settings.smtp_from, "BEACON_BASE_URL": settings.base_url,
-            "BEACON_ADMIN_TOKEN": settings.admin_token, "BEACON_SECRET_KEY": settings.secret_key,
-            "SMTP_TIMEOUT": "2"}
+    return {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "SMTP_HOST": settings.smtp_host,
+        "SMTP_PORT": str(settings.smtp_port),
+        "SMTP_FROM": settings.smtp_from,
+        "BEACON_BASE_URL": settings.base_url,
+        "BEACON_ADMIN_TOKEN": settings.admin_token,
+        "BEACON_SECRET_KEY": settings.secret_key,
+        "SMTP_TIMEOUT": "2",
+    }
 
 
 def _closed_port() -> int:
@@ -241,13 +265,15 @@ def _accepting(smtp_sink: SmtpSink) -> None:
 
 
 async def test_an_alert_whose_leases_keep_expiring_ends_failed(
-        pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink,
-        make_engine: Callable[..., Engine]) -> None:
+    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
     """A crash loop (killed mid-send every time) stops at the attempt limit, recorded."""
     ids = await queued(pg, school, ["S01"])
-    await pg.execute("""UPDATE alerts SET state = 'sending', attempts = 3,
+    await pg.execute(
+        """UPDATE alerts SET state = 'sending', attempts = 3,
                                lease_until = now() - interval '1 second' WHERE id = $1""",
-                     ids["S01"])
+        ids["S01"],
+    )
     engine = make_engine(max_attempts=3)
     async with engine.running():
         await send_pass(engine)

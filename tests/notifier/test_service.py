@@ -17,7 +17,8 @@ from tests.support.smtp_sink import SmtpSink
 
 
 async def test_the_notifier_process_sends_on_the_doorbell_and_reports_status(
-        env: dict[str, str], pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink) -> None:
+    env: dict[str, str], pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink
+) -> None:
     notifier = Service("notifier", env, health_port=int(env["NOTIFIER_PORT"])).start()
     try:
         async with pg.acquire() as conn:
@@ -38,7 +39,8 @@ async def test_the_notifier_process_sends_on_the_doorbell_and_reports_status(
 
 
 async def test_alerts_whose_doorbell_was_lost_are_swept(
-        env: dict[str, str], pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink) -> None:
+    env: dict[str, str], pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink
+) -> None:
     async with pg.acquire() as conn:
         incident = await add_incident(conn, school)
         await add_alerts(conn, incident, await add_event(conn, incident), ["S05"])
@@ -49,8 +51,13 @@ async def test_alerts_whose_doorbell_was_lost_are_swept(
         notifier.stop()
 
 
-async def _poll_states(env: dict[str, str], school: School, incident_id: uuid.UUID,
-                       want: set[str], deadline: float = 15.0) -> dict[str, str]:
+async def _poll_states(
+    env: dict[str, str],
+    school: School,
+    incident_id: uuid.UUID,
+    want: set[str],
+    deadline: float = 15.0,
+) -> dict[str, str]:
     url = f"http://127.0.0.1:{env['NOTIFIER_PORT']}/v1/incidents/{incident_id}/alerts"
     headers = {"Authorization": f"Bearer {school.api_key}"}
     loop = asyncio.get_running_loop()
@@ -66,7 +73,8 @@ async def _poll_states(env: dict[str, str], school: School, incident_id: uuid.UU
 
 
 async def test_sigkill_mid_batch_loses_nothing_and_repeats_only_leased_alerts(
-        env: dict[str, str], pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink) -> None:
+    env: dict[str, str], pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink
+) -> None:
     async with pg.acquire() as conn:
         ids = await bulk_alerts(conn, school, 1500)
     first = Service("notifier", env, health_port=int(env["NOTIFIER_PORT"])).start()
@@ -74,8 +82,9 @@ async def test_sigkill_mid_batch_loses_nothing_and_repeats_only_leased_alerts(
     first.kill()
     leased = await pg.fetchval("SELECT count(*) FROM alerts WHERE state = 'sending'")
     # Drive time instead of waiting out the lease of the dead process.
-    await pg.execute("UPDATE alerts SET lease_until = now() - interval '1 second' "
-                     "WHERE state = 'sending'")
+    await pg.execute(
+        "UPDATE alerts SET lease_until = now() - interval '1 second' WHERE state = 'sending'"
+    )
     second = Service("notifier", env, health_port=int(env["NOTIFIER_PORT"])).start()
     try:
         await _until_sent(pg, at_least=1500)

@@ -15,8 +15,17 @@ from shared.config import Settings
 from shared.web import PG
 from tests.notifier.fixtures import School, add_alerts, add_event, add_incident, seed_school
 
-FIELDS = {"id", "recipient", "event", "state", "queued_at", "sent_at", "read_at",
-          "actioned_at", "error"}
+FIELDS = {
+    "id",
+    "recipient",
+    "event",
+    "state",
+    "queued_at",
+    "sent_at",
+    "read_at",
+    "actioned_at",
+    "error",
+}
 
 
 @pytest.fixture
@@ -31,34 +40,50 @@ def auth(school: School) -> dict[str, str]:
     return {"Authorization": f"Bearer {school.api_key}"}
 
 
-async def two_events(pg: asyncpg.Pool, school: School) -> tuple[uuid.UUID, dict[str, uuid.UUID],
-                                                                 dict[str, uuid.UUID]]:
+async def two_events(
+    pg: asyncpg.Pool, school: School
+) -> tuple[uuid.UUID, dict[str, uuid.UUID], dict[str, uuid.UUID]]:
     async with pg.acquire() as conn:
         incident = await add_incident(conn, school)
-        first = await add_alerts(conn, incident, await add_event(conn, incident),
-                                 ["S01", "S03", "S06"])
+        first = await add_alerts(
+            conn, incident, await add_event(conn, incident), ["S01", "S03", "S06"]
+        )
         await conn.execute("UPDATE alerts SET queued_at = queued_at - interval '1 minute'")
         action = await conn.fetchval(
             "INSERT INTO actions (school_id, incident_id, author_id, description) "
-            "VALUES ($1, $2, $3, 'x') RETURNING id", school.id, incident.id, school.staff["S03"])
-        second = await add_alerts(conn, incident, await add_event(conn, incident, "action", action),
-                                  ["S01"])
-    await pg.execute("""UPDATE alerts SET state = 'sent', sent_at = now() WHERE id = $1""",
-                     first["S01"])
-    await pg.execute("""UPDATE alerts SET state = 'failed', error = '550 5.1.1 no such user'
-                        WHERE id = $1""", first["S06"])
+            "VALUES ($1, $2, $3, 'x') RETURNING id",
+            school.id,
+            incident.id,
+            school.staff["S03"],
+        )
+        second = await add_alerts(
+            conn, incident, await add_event(conn, incident, "action", action), ["S01"]
+        )
+    await pg.execute(
+        """UPDATE alerts SET state = 'sent', sent_at = now() WHERE id = $1""", first["S01"]
+    )
+    await pg.execute(
+        """UPDATE alerts SET state = 'failed', error = '550 5.1.1 no such user'
+                        WHERE id = $1""",
+        first["S06"],
+    )
     return incident.id, first, second
 
 
 async def test_incident_alerts_list_every_recipient_with_state_and_times(
-        client: TestClient, pg: asyncpg.Pool, school: School) -> None:
+    client: TestClient, pg: asyncpg.Pool, school: School
+) -> None:
     incident_id, first, second = await two_events(pg, school)
     r = await client.get(f"/v1/incidents/{incident_id}/alerts", headers=auth(school))
     assert r.status == 200
     body = await r.json()
     assert all(set(a) == FIELDS for a in body)
     assert [(a["recipient"], a["event"]) for a in body] == [
-        ("S01", "incident"), ("S03", "incident"), ("S06", "incident"), ("S01", "action")]
+        ("S01", "incident"),
+        ("S03", "incident"),
+        ("S06", "incident"),
+        ("S01", "action"),
+    ]
     by_id = {a["id"]: a for a in body}
     sent = by_id[str(first["S01"])]
     assert sent["state"] == "sent" and sent["sent_at"] and sent["read_at"] is None
@@ -67,18 +92,21 @@ async def test_incident_alerts_list_every_recipient_with_state_and_times(
 
 
 async def test_staff_alerts_come_unread_first_then_newest(
-        client: TestClient, pg: asyncpg.Pool, school: School) -> None:
+    client: TestClient, pg: asyncpg.Pool, school: School
+) -> None:
     _, first, second = await two_events(pg, school)
     # Read the newer one: the older unread alert must now come first.
-    r = await client.post(f"/v1/alerts/{second['S01']}/read", json={"staff": "S01"},
-                          headers=auth(school))
+    r = await client.post(
+        f"/v1/alerts/{second['S01']}/read", json={"staff": "S01"}, headers=auth(school)
+    )
     assert r.status == 200
     r = await client.get("/v1/staff/S01/alerts", headers=auth(school))
     assert [a["id"] for a in await r.json()] == [str(first["S01"]), str(second["S01"])]
 
 
 async def test_marking_read_is_idempotent_and_only_for_the_recipient(
-        client: TestClient, pg: asyncpg.Pool, school: School) -> None:
+    client: TestClient, pg: asyncpg.Pool, school: School
+) -> None:
     _, first, _ = await two_events(pg, school)
     url = f"/v1/alerts/{first['S03']}/read"
     r = await client.post(url, json={"staff": "S06"}, headers=auth(school))
@@ -94,7 +122,8 @@ async def test_marking_read_is_idempotent_and_only_for_the_recipient(
 
 
 async def test_another_schools_key_sees_nothing(
-        client: TestClient, pg: asyncpg.Pool, school: School) -> None:
+    client: TestClient, pg: asyncpg.Pool, school: School
+) -> None:
     incident_id, first, _ = await two_events(pg, school)
     async with pg.acquire() as conn:
         other = await seed_school(conn, "Birchwood Academy")
@@ -111,18 +140,21 @@ async def test_another_schools_key_sees_nothing(
     assert await pg.fetchval("SELECT read_at FROM alerts WHERE id = $1", first["S01"]) is None
 
 
-@pytest.mark.parametrize(("method", "url", "body", "status"), [
-    ("GET", "/v1/incidents/not-a-uuid/alerts", None, 404),
-    ("GET", f"/v1/incidents/{uuid.uuid4()}/alerts", None, 404),
-    ("POST", "/v1/alerts/123/read", {"staff": "S01"}, 404),
-    ("POST", f"/v1/alerts/{uuid.uuid4()}/read", {"staff": "S01"}, 404),
-    ("POST", f"/v1/alerts/{uuid.uuid4()}/read", {}, 422),
-    ("POST", f"/v1/alerts/{uuid.uuid4()}/read", {"staff": 7}, 422),
-    ("POST", f"/v1/alerts/{uuid.uuid4()}/read", [1], 400),
-])
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status"),
+    [
+        ("GET", "/v1/incidents/not-a-uuid/alerts", None, 404),
+        ("GET", f"/v1/incidents/{uuid.uuid4()}/alerts", None, 404),
+        ("POST", "/v1/alerts/123/read", {"staff": "S01"}, 404),
+        ("POST", f"/v1/alerts/{uuid.uuid4()}/read", {"staff": "S01"}, 404),
+        ("POST", f"/v1/alerts/{uuid.uuid4()}/read", {}, 422),
+        ("POST", f"/v1/alerts/{uuid.uuid4()}/read", {"staff": 7}, 422),
+        ("POST", f"/v1/alerts/{uuid.uuid4()}/read", [1], 400),
+    ],
+)
 async def test_bad_requests_get_problem_json_never_500(
-        client: TestClient, school: School, method: str, url: str, body: object,
-        status: int) -> None:
+    client: TestClient, school: School, method: str, url: str, body: object, status: int
+) -> None:
     r = await client.request(method, url, json=body, headers=auth(school))
     assert r.status == status
     assert r.content_type == "application/problem+json"
@@ -135,7 +167,8 @@ async def test_no_key_or_a_wrong_key_is_401(client: TestClient, school: School) 
 
 
 async def test_metrics_report_alerts_due_at_scrape(
-        client: TestClient, pg: asyncpg.Pool, school: School) -> None:
+    client: TestClient, pg: asyncpg.Pool, school: School
+) -> None:
     await two_events(pg, school)
     text = await (await client.get("/metrics")).text()
     assert "beacon_alerts_due 2.0" in text  # S03 incident + S01 action are queued

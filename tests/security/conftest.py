@@ -55,8 +55,9 @@ class World:
     home: School
     away: School
 
-    async def browser(self, staff: str, school: School | None = None,
-                      client: TestClient | None = None) -> Browser:
+    async def browser(
+        self, staff: str, school: School | None = None, client: TestClient | None = None
+    ) -> Browser:
         """Signed in as `staff` of `school` (home by default), on `client` (ingest)."""
         school = school or self.home
         b = Browser(client or self.ingest)
@@ -81,8 +82,10 @@ def security_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def world(security_settings: Settings, pg: asyncpg.Pool) -> AsyncIterator[World]:
-    async with TestClient(TestServer(create_ingest(security_settings))) as ingest, \
-            TestClient(TestServer(create_notifier(security_settings))) as notifier:
+    async with (
+        TestClient(TestServer(create_ingest(security_settings))) as ingest,
+        TestClient(TestServer(create_notifier(security_settings))) as notifier,
+    ):
         home = await _school(ingest, pg, "Riverside Primary", PASSWORDS["home"])
         away = await _school(ingest, pg, "Elmwood Academy", PASSWORDS["away"])
         await _post(ingest, home, "ordinary", incident())
@@ -109,13 +112,16 @@ async def _post(client: TestClient, school: School, name: str, body: dict[str, A
     school.incidents[name] = uuid.UUID((await r.json())["id"])
 
 
-async def _resolve_alerts(settings: Settings, pg: asyncpg.Pool,
-                          schools: tuple[School, ...]) -> None:
+async def _resolve_alerts(
+    settings: Settings, pg: asyncpg.Pool, schools: tuple[School, ...]
+) -> None:
     """Wait for the doorbell to ring every event, then drain the production worker."""
-    await wait_for(lambda: pg.fetchval(
-        "SELECT NOT EXISTS (SELECT FROM alert_events WHERE enqueued_at IS NULL)"))
-    worker = build_worker(settings, burst=True, poll_delay=0, handle_signals=False,
-                          ctx={"pg": pg})
+    await wait_for(
+        lambda: pg.fetchval(
+            "SELECT NOT EXISTS (SELECT FROM alert_events WHERE enqueued_at IS NULL)"
+        )
+    )
+    worker = build_worker(settings, burst=True, poll_delay=0, handle_signals=False, ctx={"pg": pg})
     try:
         await worker.run_check()
     finally:
@@ -123,6 +129,8 @@ async def _resolve_alerts(settings: Settings, pg: asyncpg.Pool,
     for school in schools:
         names = {v: k for k, v in school.incidents.items()}
         for r in await pg.fetch(
-                """SELECT a.id, a.incident_id, s.external_id FROM alerts a
-                   JOIN staff s ON s.id = a.recipient_id WHERE a.school_id = $1""", school.id):
+            """SELECT a.id, a.incident_id, s.external_id FROM alerts a
+                   JOIN staff s ON s.id = a.recipient_id WHERE a.school_id = $1""",
+            school.id,
+        ):
             school.alerts[(names[r["incident_id"]], r["external_id"])] = r["id"]

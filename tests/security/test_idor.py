@@ -29,16 +29,21 @@ async def test_api_keys_never_cross_schools(world: World) -> None:
     for name in home.incidents:
         r = await world.ingest.get(f"/v1/incidents/{home.incidents[name]}", headers=away.headers)
         assert await _problem(r) == missing, name
-        r = await world.notifier.get(f"/v1/incidents/{home.incidents[name]}/alerts",
-                                     headers=away.headers)
+        r = await world.notifier.get(
+            f"/v1/incidents/{home.incidents[name]}/alerts", headers=away.headers
+        )
         assert r.status == 404
     alert = home.alerts[("ordinary", "S08")]
-    r = await world.notifier.post(f"/v1/alerts/{alert}/read", json={"staff": "S08"},
-                                  headers=away.headers)
+    r = await world.notifier.post(
+        f"/v1/alerts/{alert}/read", json={"staff": "S08"}, headers=away.headers
+    )
     assert r.status == 404
     assert await world.pg.fetchval("SELECT read_at FROM alerts WHERE id = $1", alert) is None
-    r = await world.ingest.post(f"/v1/incidents/{home.incidents['ordinary']}/actions",
-                                json={"author": "S06", "description": "x"}, headers=away.headers)
+    r = await world.ingest.post(
+        f"/v1/incidents/{home.incidents['ordinary']}/actions",
+        json={"author": "S06", "description": "x"},
+        headers=away.headers,
+    )
     assert r.status == 404
     # The same pupil id exists in both schools: each key sees only its own school's record.
     r = await world.ingest.get("/v1/pupils/P0001/chronology", headers=away.headers)
@@ -48,8 +53,9 @@ async def test_api_keys_never_cross_schools(world: World) -> None:
 
 async def test_a_second_key_of_the_school_does_not_see_restricted_incidents(world: World):
     home = world.home
-    r = await world.ingest.post(f"/v1/schools/{home.id}/api-keys", json={"name": "scanner"},
-                                headers=ADMIN)
+    r = await world.ingest.post(
+        f"/v1/schools/{home.id}/api-keys", json={"name": "scanner"}, headers=ADMIN
+    )
     other = {"Authorization": f"Bearer {(await r.json())['key']}"}
     restricted = f"/v1/incidents/{home.incidents['restricted']}"
     assert (await world.ingest.get(restricted, headers=home.headers)).status == 200  # its own
@@ -63,13 +69,15 @@ async def test_a_teacher_sees_only_their_pupils_and_never_restricted(world: Worl
     home = world.home
     teacher = await world.browser("S06")
     missing = await _missing_incident(world.ingest, browser=teacher)
-    assert (await teacher.request("GET", f"/v1/incidents/{home.incidents['ordinary']}")
-            ).status == 200
+    assert (
+        await teacher.request("GET", f"/v1/incidents/{home.incidents['ordinary']}")
+    ).status == 200
     for name in ("other_class", "restricted"):
         r = await teacher.request("GET", f"/v1/incidents/{home.incidents[name]}")
         assert await _problem(r) == missing, name
         r = await world.on_notifier(teacher).request(
-            "GET", f"/v1/incidents/{home.incidents[name]}/alerts")
+            "GET", f"/v1/incidents/{home.incidents[name]}/alerts"
+        )
         assert r.status == 404, name
     r = await teacher.request("GET", f"/v1/incidents/{world.away.incidents['ordinary']}")
     assert await _problem(r) == missing
@@ -95,9 +103,12 @@ async def test_views_are_audited_with_who_what_and_where(world: World) -> None:
     rows = await world.pg.fetch(
         """SELECT s.external_id AS staff, l.actor_api_key_id, l.subject_id, host(l.ip) AS ip,
                   l.at FROM audit_log l LEFT JOIN staff s ON s.id = l.actor_staff_id
-           WHERE l.action = 'incident.view' ORDER BY l.id""")
+           WHERE l.action = 'incident.view' ORDER BY l.id"""
+    )
     assert [(r["staff"], r["actor_api_key_id"] is not None) for r in rows] == [
-        ("S06", False), (None, True)]
+        ("S06", False),
+        (None, True),
+    ]
     assert {r["subject_id"] for r in rows} == {str(home.incidents["ordinary"])}
     assert all(r["ip"] == "127.0.0.1" and r["at"] for r in rows)
 
@@ -128,8 +139,9 @@ async def test_a_session_acts_only_on_incidents_it_may_see(world: World) -> None
         r = await teacher.request("POST", f"/v1/incidents/{home.incidents[name]}/actions", body)
         assert r.status == 404, name
     assert await world.count("actions") == 0
-    r = await teacher.request("POST", f"/v1/incidents/{home.incidents['ordinary']}/actions",
-                              {**body, "author": "S01"})
+    r = await teacher.request(
+        "POST", f"/v1/incidents/{home.incidents['ordinary']}/actions", {**body, "author": "S01"}
+    )
     assert r.status == 403 and (await r.json())["field"] == "author"
     r = await teacher.request("POST", f"/v1/incidents/{home.incidents['ordinary']}/actions", body)
     assert r.status == 201 and (await r.json())["author"] == "S06"
@@ -147,8 +159,7 @@ async def test_a_session_sees_and_marks_only_its_own_alerts(world: World) -> Non
     assert (await assistant.request("POST", f"/v1/alerts/{theirs}/read", {})).status == 404
     away_alert = world.away.alerts[("ordinary", "S08")]
     assert (await assistant.request("POST", f"/v1/alerts/{away_alert}/read")).status == 404
-    assert await world.pg.fetchval(
-        "SELECT count(*) FROM alerts WHERE read_at IS NOT NULL") == 0
+    assert await world.pg.fetchval("SELECT count(*) FROM alerts WHERE read_at IS NOT NULL") == 0
     own = home.alerts[("ordinary", "S08")]
     r = await assistant.request("POST", f"/v1/alerts/{own}/read")
     assert r.status == 200 and (await r.json())["read_at"]
@@ -161,9 +172,11 @@ async def test_an_api_key_acts_for_any_staff_of_its_school(world: World) -> None
     r = await world.notifier.get("/v1/staff/S01/alerts", headers=home.headers)
     assert r.status == 200 and {a["recipient"] for a in await r.json()} == {"S01"}
     alert = home.alerts[("ordinary", "S01")]
-    r = await world.notifier.post(f"/v1/alerts/{alert}/read", json={"staff": "S02"},
-                                  headers=home.headers)
+    r = await world.notifier.post(
+        f"/v1/alerts/{alert}/read", json={"staff": "S02"}, headers=home.headers
+    )
     assert r.status == 404  # not S02's alert
-    r = await world.notifier.post(f"/v1/alerts/{alert}/read", json={"staff": "S01"},
-                                  headers=home.headers)
+    r = await world.notifier.post(
+        f"/v1/alerts/{alert}/read", json={"staff": "S01"}, headers=home.headers
+    )
     assert r.status == 200

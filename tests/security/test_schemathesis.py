@@ -36,8 +36,13 @@ from tests.support.ports import free_port
 from tests.support.roster import roster
 
 MAX_EXAMPLES = 25
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PASSWORD = "Kettle-Drum-93!"
 
@@ -58,16 +63,20 @@ async def _seed(base: str) -> dict[str, str]:
     async with ClientSession(base) as http:
         r = await http.post("/v1/schools", json={"name": "Riverside Primary"}, headers=ADMIN)
         school = (await r.json())["id"]
-        r = await http.post(f"/v1/schools/{school}/api-keys", json={"name": "mis"},
-                            headers=ADMIN)
+        r = await http.post(f"/v1/schools/{school}/api-keys", json={"name": "mis"}, headers=ADMIN)
         key = (await r.json())["key"]
         r = await http.put(f"/v1/schools/{school}/roster", json=roster(), headers=ADMIN)
         assert r.status == 200
         api = {"Authorization": f"Bearer {key}"}
         r = await http.post("/v1/incidents", json=incident(), headers=api)
         assert r.status == 201
-        return {"key": key, "school_id": school, "incident_id": (await r.json())["id"],
-                "pupil_id": "P0001", "staff": "S06"}
+        return {
+            "key": key,
+            "school_id": school,
+            "incident_id": (await r.json())["id"],
+            "pupil_id": "P0001",
+            "staff": "S06",
+        }
 
 
 def _takes_session(operation: Any) -> bool:
@@ -83,28 +92,37 @@ def _headers(operation: Any, known: dict[str, str]) -> dict[str, str]:
     return {}
 
 
-def _fuzz(schema: Any, base: str, known: dict[str, str], statuses: dict[str, list[int]],
-          session: dict[str, str] | None = None) -> dict[str, str]:
+def _fuzz(
+    schema: Any,
+    base: str,
+    known: dict[str, str],
+    statuses: dict[str, list[int]],
+    session: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Runs in a thread (schemathesis calls are blocking) while the event loop serves the app.
     Returns {operation: first failure}; `statuses` collects what each operation answered.
     With `session` (cookie and CSRF headers) only the operations a session may call run."""
     failures: dict[str, str] = {}
     # Admin operations last: a fuzzed roster import retires the staff the examples name.
-    operations = sorted((r.ok() for r in schema.get_all_operations()),
-                        key=lambda op: _headers(op, known) == ADMIN)
+    operations = sorted(
+        (r.ok() for r in schema.get_all_operations()), key=lambda op: _headers(op, known) == ADMIN
+    )
     for operation in operations:
-        if session is not None and (not _takes_session(operation)
-                                    or operation.label == "DELETE /v1/session"):
+        if session is not None and (
+            not _takes_session(operation) or operation.label == "DELETE /v1/session"
+        ):
             continue
         names = {p.name for p in operation.path_parameters}
         fixed = {k: v for k, v in known.items() if k in names}
         seen = statuses.setdefault(operation.label, [])
         headers = session if session is not None else _headers(operation, known)
         test = given(case=operation.as_strategy(path_parameters=fixed or None))(
-            _test_for(operation, base, headers, seen, signed_in=session is not None))
+            _test_for(operation, base, headers, seen, signed_in=session is not None)
+        )
         for body in _examples(operation):  # the document's own example must work, too
-            test = example(case=operation.Case(path_parameters=fixed, body=body,
-                                               media_type="application/json"))(test)
+            test = example(
+                case=operation.Case(path_parameters=fixed, body=body, media_type="application/json")
+            )(test)
         try:
             test()
         except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collect them all
@@ -118,15 +136,22 @@ def _examples(operation: Any) -> list[Any]:
     return [media["example"]] if "example" in media else []
 
 
-def _test_for(operation: Any, base: str, headers: dict[str, str], seen: list[int],
-              signed_in: bool) -> Callable[[Any], None]:
-    @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
-                         database=None, phases=[Phase.explicit, Phase.generate],
-                         suppress_health_check=list(HealthCheck))
+def _test_for(
+    operation: Any, base: str, headers: dict[str, str], seen: list[int], signed_in: bool
+) -> Callable[[Any], None]:
+    @hypothesis_settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def test(case: Any) -> None:
         if signed_in:  # a generated Authorization header would make this an API-key call
-            case.headers = {k: v for k, v in (case.headers or {}).items()
-                            if k.lower() != "authorization"}
+            case.headers = {
+                k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"
+            }
         response = case.call(base_url=base, headers=headers, timeout=10)
         seen.append(response.status_code)
         case.validate_response(response, checks=CHECKS)
@@ -165,11 +190,9 @@ async def test_every_session_operation_answers_as_documented(live: str, pg) -> N
 
 
 async def _sign_in(http: ClientSession, pg: Any, staff: str) -> dict[str, str]:
-    row = await pg.fetchrow("SELECT id, school_id, email FROM staff WHERE external_id = $1",
-                            staff)
+    row = await pg.fetchrow("SELECT id, school_id, email FROM staff WHERE external_id = $1", staff)
     async with pg.acquire() as conn:
-        await accounts.set_password_hash(conn, row["school_id"], row["id"],
-                                         hash_password(PASSWORD))
+        await accounts.set_password_hash(conn, row["school_id"], row["id"], hash_password(PASSWORD))
     r = await http.post("/v1/session", json={"email": row["email"], "password": PASSWORD})
     assert r.status == 201
     cookie = r.cookies[COOKIE].value

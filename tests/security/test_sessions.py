@@ -18,7 +18,8 @@ async def test_a_planted_session_id_is_worthless_after_login(world: World) -> No
 
 
 async def test_an_attackers_own_session_planted_on_a_victim_does_not_become_theirs(
-        world: World) -> None:
+    world: World,
+) -> None:
     attacker = await world.browser("S06")
     planted = attacker.cookie
     victim = Browser(world.ingest)
@@ -39,12 +40,14 @@ async def test_state_changes_by_session_need_the_sessions_csrf_token(world: Worl
     r = await teacher.request("POST", "/v1/incidents", body, csrf=False)
     assert r.status == 403 and r.content_type == "application/problem+json"
     for wrong in ("", "not-the-token", other.csrf):
-        r = await teacher.request("POST", "/v1/incidents", body, csrf=False,
-                                  headers={"X-CSRF-Token": wrong})
+        r = await teacher.request(
+            "POST", "/v1/incidents", body, csrf=False, headers={"X-CSRF-Token": wrong}
+        )
         assert r.status == 403, wrong
     ordinary = world.home.incidents["ordinary"]
-    r = await teacher.request("POST", f"/v1/incidents/{ordinary}/actions",
-                              {"description": "x"}, csrf=False)
+    r = await teacher.request(
+        "POST", f"/v1/incidents/{ordinary}/actions", {"description": "x"}, csrf=False
+    )
     assert r.status == 403
     assert await world.count("incidents") == before and await world.count("actions") == 0
     r = await teacher.request("POST", "/v1/incidents", body)
@@ -63,12 +66,12 @@ async def test_csrf_on_logout_and_on_the_notifier(world: World) -> None:
     assert (await on_notifier.request("POST", f"/v1/alerts/{alert}/read")).status == 200
 
 
-async def test_an_api_key_needs_no_csrf_token_and_a_bad_key_is_not_a_session(
-        world: World) -> None:
+async def test_an_api_key_needs_no_csrf_token_and_a_bad_key_is_not_a_session(world: World) -> None:
     r = await world.ingest.post("/v1/incidents", json=incident(), headers=world.home.headers)
     assert r.status == 201
     teacher = await world.browser("S06")
     # An Authorization header means "API key": a wrong one is refused even beside a session.
-    r = await teacher.request("GET", "/v1/categories",
-                              headers={"Authorization": "Bearer not-a-key"})
+    r = await teacher.request(
+        "GET", "/v1/categories", headers={"Authorization": "Bearer not-a-key"}
+    )
     assert r.status == 401

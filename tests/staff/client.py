@@ -25,8 +25,9 @@ from shared.config import Settings
 @asynccontextmanager
 async def staff_app(settings: Settings, idle_seconds: int = 600) -> AsyncIterator[TestClient]:
     """`beacon ingest`'s app, as built from Settings (rate limit off: tested on its own)."""
-    app = create_app(dataclasses.replace(settings, session_idle_seconds=idle_seconds,
-                                         api_key_rate=0))
+    app = create_app(
+        dataclasses.replace(settings, session_idle_seconds=idle_seconds, api_key_rate=0)
+    )
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -37,8 +38,14 @@ class Browser:
         self.cookie: str | None = None
         self.csrf: str | None = None
 
-    async def request(self, method: str, path: str, json: Any = None, csrf: bool = True,
-                      headers: dict[str, str] | None = None) -> ClientResponse:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        csrf: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> ClientResponse:
         sent = dict(headers or {})
         if self.cookie:
             sent["Cookie"] = f"{COOKIE}={self.cookie}"

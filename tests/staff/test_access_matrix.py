@@ -21,9 +21,14 @@ ROLES = [r.value for r in Role]
 
 
 def viewer(role, elevated, taught, alerted, school=SCHOOL):
-    return Viewer(school_id=school, staff_id=STAFF, roles=frozenset({role}), elevated=elevated,
-                  taught_pupil_ids=frozenset({PUPIL} if taught else ()),
-                  alerted_incident_ids=frozenset({INCIDENT} if alerted else ()))
+    return Viewer(
+        school_id=school,
+        staff_id=STAFF,
+        roles=frozenset({role}),
+        elevated=elevated,
+        taught_pupil_ids=frozenset({PUPIL} if taught else ()),
+        alerted_incident_ids=frozenset({INCIDENT} if alerted else ()),
+    )
 
 
 def incident(restricted, school=SCHOOL):
@@ -32,50 +37,55 @@ def incident(restricted, school=SCHOOL):
 
 def oracle(role, elevated, restricted, taught, alerted, same_school):
     if not same_school:
-        return False                                   # nobody sees another school's data
+        return False  # nobody sees another school's data
     if role in PRIVILEGED and elevated:
-        return True                                    # all of their school, once elevated
+        return True  # all of their school, once elevated
     if alerted:
         return not (restricted and role in PRIVILEGED)  # unelevated privileged must elevate
     if role == "admin":
-        return False                                   # accounts and settings only
-    return taught and not restricted                   # their pupils' ordinary incidents
+        return False  # accounts and settings only
+    return taught and not restricted  # their pupils' ordinary incidents
 
 
-MATRIX = list(itertools.product(ROLES, [False, True], [False, True], [False, True],
-                                [False, True], [False, True]))
+MATRIX = list(
+    itertools.product(
+        ROLES, [False, True], [False, True], [False, True], [False, True], [False, True]
+    )
+)
 
 
 @pytest.mark.parametrize(("role", "elevated", "restricted", "taught", "alerted", "same"), MATRIX)
 def test_incident_matrix(role, elevated, restricted, taught, alerted, same):
     v = viewer(role, elevated, taught, alerted)
     i = incident(restricted, SCHOOL if same else OTHER)
-    assert access.can_view_incident(v, i) is oracle(role, elevated, restricted, taught, alerted,
-                                                    same)
+    assert access.can_view_incident(v, i) is oracle(
+        role, elevated, restricted, taught, alerted, same
+    )
 
 
 PINNED = [
     # role, elevated, restricted, taught, alerted, same school -> sees
     ("teacher", False, False, True, False, True, True),
-    ("teacher", False, True, True, False, True, False),      # restricted: never by class
-    ("teacher", True, True, True, False, True, False),       # elevation gives teachers nothing
-    ("teacher", False, True, False, True, True, True),       # named on it: need-to-know
-    ("teacher", False, False, False, False, True, False),    # not their pupil
+    ("teacher", False, True, True, False, True, False),  # restricted: never by class
+    ("teacher", True, True, True, False, True, False),  # elevation gives teachers nothing
+    ("teacher", False, True, False, True, True, True),  # named on it: need-to-know
+    ("teacher", False, False, False, False, True, False),  # not their pupil
     ("teaching_assistant", False, False, True, False, True, True),
     ("dsl", False, True, False, False, True, False),
-    ("dsl", False, True, False, True, True, False),          # alerted by rule: still elevate
+    ("dsl", False, True, False, True, True, False),  # alerted by rule: still elevate
     ("dsl", True, True, False, False, True, True),
-    ("dsl", True, True, False, False, False, False),         # not across schools
-    ("slt", False, False, True, False, True, True),          # unelevated: like a teacher
+    ("dsl", True, True, False, False, False, False),  # not across schools
+    ("slt", False, False, True, False, True, True),  # unelevated: like a teacher
     ("slt", False, False, False, False, True, False),
     ("head", True, False, False, False, True, True),
-    ("admin", True, False, True, False, True, False),        # admin sees no incidents
+    ("admin", True, False, True, False, True, False),  # admin sees no incidents
     ("admin", True, True, False, False, True, False),
 ]
 
 
-@pytest.mark.parametrize(("role", "elevated", "restricted", "taught", "alerted", "same", "sees"),
-                         PINNED)
+@pytest.mark.parametrize(
+    ("role", "elevated", "restricted", "taught", "alerted", "same", "sees"), PINNED
+)
 def test_pinned_cases(role, elevated, restricted, taught, alerted, same, sees):
     v = viewer(role, elevated, taught, alerted)
     i = incident(restricted, SCHOOL if same else OTHER)
@@ -94,26 +104,37 @@ def test_teacher_of_a_linked_pupil_sees_an_ordinary_incident():
     i = IncidentFacts(INCIDENT, SCHOOL, PUPIL, False, linked_pupil_ids=frozenset({linked}))
     v = Viewer(SCHOOL, STAFF, roles=frozenset({"teacher"}), taught_pupil_ids=frozenset({linked}))
     assert access.can_view_incident(v, i)
-    assert not access.can_view_incident(v, IncidentFacts(INCIDENT, SCHOOL, PUPIL, True,
-                                                         frozenset({linked})))
+    assert not access.can_view_incident(
+        v, IncidentFacts(INCIDENT, SCHOOL, PUPIL, True, frozenset({linked}))
+    )
 
 
-@pytest.mark.parametrize(("restricted", "posted_by_key", "same", "sees"), [
-    (False, False, True, True),
-    (True, False, True, False),
-    (True, True, True, True),
-    (False, False, False, False),
-    (True, True, False, False),
-])
+@pytest.mark.parametrize(
+    ("restricted", "posted_by_key", "same", "sees"),
+    [
+        (False, False, True, True),
+        (True, False, True, False),
+        (True, True, True, True),
+        (False, False, False, False),
+        (True, True, False, False),
+    ],
+)
 def test_api_keys(restricted, posted_by_key, same, sees):
     v = access.api_key_viewer(SCHOOL, KEY)
-    i = IncidentFacts(INCIDENT, SCHOOL if same else OTHER, PUPIL, restricted,
-                      api_key_id=KEY if posted_by_key else uuid.uuid4())
+    i = IncidentFacts(
+        INCIDENT,
+        SCHOOL if same else OTHER,
+        PUPIL,
+        restricted,
+        api_key_id=KEY if posted_by_key else uuid.uuid4(),
+    )
     assert access.can_view_incident(v, i) is sees
 
 
-@pytest.mark.parametrize(("role", "elevated", "taught", "same"),
-                         itertools.product(ROLES, [False, True], [False, True], [False, True]))
+@pytest.mark.parametrize(
+    ("role", "elevated", "taught", "same"),
+    itertools.product(ROLES, [False, True], [False, True], [False, True]),
+)
 def test_pupils_and_adding_incidents(role, elevated, taught, same):
     v = viewer(role, elevated, taught, False)
     school = SCHOOL if same else OTHER
@@ -144,8 +165,7 @@ async def test_load_viewer_and_facts_from_the_database(pg):
     async with pg.acquire() as conn:
         school = await make_school(conn)
         ordinary = await add_incident(conn, school, "P0002", "S07", restricted=False)
-        secret = await add_incident(conn, school, "P0001", "S04", restricted=True,
-                                    alert=("S08",))
+        secret = await add_incident(conn, school, "P0001", "S04", restricted=True, alert=("S08",))
         finn = await access.load_viewer(conn, school.staff["S06"])
         hal = await access.load_viewer(conn, school.staff["S08"])
         facts = {i: await access.incident_facts(conn, i) for i in (ordinary, secret)}

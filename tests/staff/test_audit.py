@@ -18,9 +18,15 @@ async def _school(pg) -> uuid.UUID:
 async def _fill(pg, school_id, n=5):
     async with pg.acquire() as conn:
         for i in range(n):
-            await audit.append(conn, school_id=school_id, action="incident.view",
-                               subject_type="incident", subject_id=str(i), ip="192.0.2.7",
-                               detail={"n": i, "tags": ["a", "b"], "ok": True})
+            await audit.append(
+                conn,
+                school_id=school_id,
+                action="incident.view",
+                subject_type="incident",
+                subject_id=str(i),
+                ip="192.0.2.7",
+                detail={"n": i, "tags": ["a", "b"], "ok": True},
+            )
 
 
 async def _tamper(pg, statement, *args):
@@ -38,18 +44,25 @@ async def test_intact_chains_verify_clean_and_the_cli_says_so(pg, database_url, 
     async with pg.acquire() as conn:
         assert await audit.verify(conn) == []
         assert await audit.verify(conn, school) == []
-        seqs = [r["seq"] for r in await conn.fetch(
-            "SELECT seq FROM audit_log WHERE school_id = $1 ORDER BY id", school)]
+        seqs = [
+            r["seq"]
+            for r in await conn.fetch(
+                "SELECT seq FROM audit_log WHERE school_id = $1 ORDER BY id", school
+            )
+        ]
     assert seqs == [1, 2, 3, 4, 5]
     assert await audit.verify_audit_cli(database_url) == 0
     assert "7 entries, 0 problems" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_log SET detail = '{}'",
-    "DELETE FROM audit_log",
-    "TRUNCATE audit_log",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET detail = '{}'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ],
+)
 async def test_the_log_refuses_changes(pg, statement):
     await _fill(pg, await _school(pg), 1)
     async with pg.acquire() as conn:
@@ -60,8 +73,9 @@ async def test_the_log_refuses_changes(pg, statement):
 async def test_an_altered_row_is_detected(pg, database_url):
     school = await _school(pg)
     await _fill(pg, school)
-    await _tamper(pg, "UPDATE audit_log SET ip = '198.51.100.1' WHERE school_id = $1 AND seq = 3",
-                  school)
+    await _tamper(
+        pg, "UPDATE audit_log SET ip = '198.51.100.1' WHERE school_id = $1 AND seq = 3", school
+    )
     async with pg.acquire() as conn:
         problems = await audit.verify(conn)
     assert [(p.seq, p.kind) for p in problems] == [(3, "altered")]
@@ -72,12 +86,17 @@ async def test_an_altered_row_with_a_recomputed_hash_breaks_the_next_link(pg):
     school = await _school(pg)
     await _fill(pg, school)
     async with pg.acquire() as conn:
-        row = await conn.fetchrow("SELECT * FROM audit_log WHERE school_id = $1 AND seq = 2",
-                                  school)
+        row = await conn.fetchrow(
+            "SELECT * FROM audit_log WHERE school_id = $1 AND seq = 2", school
+        )
     entry = {**audit._row_entry(row), "action": "nothing.to.see"}
     forged = audit.entry_hash(bytes(row["prev_hash"]), entry)
-    await _tamper(pg, "UPDATE audit_log SET action = 'nothing.to.see', hash = $2 WHERE id = $1",
-                  row["id"], forged)
+    await _tamper(
+        pg,
+        "UPDATE audit_log SET action = 'nothing.to.see', hash = $2 WHERE id = $1",
+        row["id"],
+        forged,
+    )
     async with pg.acquire() as conn:
         problems = await audit.verify(conn, school)
     assert [(p.seq, p.kind) for p in problems] == [(3, "broken_link")]
@@ -113,8 +132,9 @@ async def test_concurrent_appends_keep_each_chain_linear(pg):
     await asyncio.gather(*(writer(s, 10) for s in (school, other, school, other, None)))
     async with pg.acquire() as conn:
         assert await audit.verify(conn) == []
-        assert await conn.fetchval(
-            "SELECT max(seq) FROM audit_log WHERE school_id = $1", school) == 20
+        assert (
+            await conn.fetchval("SELECT max(seq) FROM audit_log WHERE school_id = $1", school) == 20
+        )
 
 
 async def test_an_entry_rolls_back_with_the_callers_transaction(pg):
@@ -132,5 +152,6 @@ async def test_an_entry_rolls_back_with_the_callers_transaction(pg):
 def test_floats_are_refused_in_detail():
     with pytest.raises(TypeError):
         audit._checked({"score": 0.5})
-    assert audit._checked({"a": [1, "x", None, {"b": False}]}) == {"a": [1, "x", None,
-                                                                         {"b": False}]}
+    assert audit._checked({"a": [1, "x", None, {"b": False}]}) == {
+        "a": [1, "x", None, {"b": False}]
+    }

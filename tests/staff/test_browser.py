@@ -34,8 +34,9 @@ if playwright_api is None or not shutil.which(CHROMIUM):
 async def server(settings, pg):
     async with pg.acquire() as conn:
         school = await make_school(conn)
-        await accounts.set_password_hash(conn, school.id, school.staff["S04"],
-                                         hash_password(PASSWORD))
+        await accounts.set_password_hash(
+            conn, school.id, school.staff["S04"], hash_password(PASSWORD)
+        )
     app = create_app(dataclasses.replace(settings, session_idle_seconds=IDLE_SECONDS))
     runner = web.AppRunner(app)
     await runner.setup()
@@ -49,9 +50,17 @@ async def server(settings, pg):
 @pytest.fixture
 async def page():
     async with playwright_api.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-dev-shm-usage", "--disable-extensions", "--no-first-run"])
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+                "--disable-extensions",
+                "--no-first-run",
+            ],
+        )
         yield await browser.new_page()
         await browser.close()
 

@@ -24,8 +24,9 @@ async def schools(pg):
             for staff_id in s.staff.values():
                 await accounts.set_password_hash(conn, s.id, staff_id, stored)
         home.ordinary = await add_incident(conn, home, "P0001", "S06", False, "ordinary-marker")
-        home.secret = await add_incident(conn, home, "P0001", "S04", True, "restricted-marker",
-                                         alert=("S08",))
+        home.secret = await add_incident(
+            conn, home, "P0001", "S04", True, "restricted-marker", alert=("S08",)
+        )
         home.action = await add_action(conn, home, home.ordinary, "S02", "action-marker")
         home.secret_action = await add_action(conn, home, home.secret, "S04", "secret-action")
         away.other = await add_incident(conn, away, "P0001", "S06", False, "away-marker")
@@ -51,8 +52,9 @@ async def enrol(browser, name="phone"):
     assert body["provisioning_uri"].startswith("otpauth://totp/Beacon:")
     assert body["qr_svg"].startswith("<svg")
     code = totp.code_at(body["secret"], totp.current_step())
-    confirmed = await browser.request("POST", "/v1/me/totp/confirm",
-                                      {"code": code, "device_name": name})
+    confirmed = await browser.request(
+        "POST", "/v1/me/totp/confirm", {"code": code, "device_name": name}
+    )
     assert confirmed.status == 204
     return body["secret"], code
 
@@ -78,11 +80,20 @@ async def test_enrol_elevate_and_replay(client, schools, pg):
     again = await dsl.request("POST", "/v1/session/elevate", {"code": code})
     assert again.status == 401
     async with pg.acquire() as conn:
-        actions = [r["action"] for r in await conn.fetch("SELECT action FROM audit_log "
-                                                         "WHERE school_id = $1 ORDER BY seq",
-                                                         home.id)]
-    assert actions == ["login.success", "totp.enrol_started", "totp.device_added",
-                       "session.elevate.failure", "session.elevate", "session.elevate.failure"]
+        actions = [
+            r["action"]
+            for r in await conn.fetch(
+                "SELECT action FROM audit_log WHERE school_id = $1 ORDER BY seq", home.id
+            )
+        ]
+    assert actions == [
+        "login.success",
+        "totp.enrol_started",
+        "totp.device_added",
+        "session.elevate.failure",
+        "session.elevate",
+        "session.elevate.failure",
+    ]
 
 
 async def test_a_second_device_needs_elevation(client, schools):
@@ -118,8 +129,10 @@ async def test_devices_are_removed_by_admin_elevated_not_by_a_colleague(client, 
 async def test_totp_at_login_when_the_school_asks_for_it(client, schools, pg):
     home, _ = schools
     async with pg.acquire() as conn:
-        await conn.execute("INSERT INTO school_access_settings (school_id, totp_at_login) "
-                           "VALUES ($1, true)", home.id)
+        await conn.execute(
+            "INSERT INTO school_access_settings (school_id, totp_at_login) VALUES ($1, true)",
+            home.id,
+        )
     first = Browser(client)
     response = await first.login(home.emails["S03"], PASSWORD)
     assert response.status == 201 and (await response.json())["enrol_only"] is True
@@ -145,8 +158,10 @@ async def test_chronology_for_a_teacher_omits_restricted_entries_entirely(client
     text = await response.text()
     assert "restricted-marker" not in text and "secret-action" not in text
     assert str(home.secret) not in text
-    assert kinds_and_text(await response.json()) == [("incident", "ordinary-marker"),
-                                                      ("action", "action-marker")]
+    assert kinds_and_text(await response.json()) == [
+        ("incident", "ordinary-marker"),
+        ("action", "action-marker"),
+    ]
     assert (await teacher.request("GET", "/v1/pupils/P0002/chronology")).status == 404
     assert (await teacher.request("GET", "/v1/pupils/P9999/chronology")).status == 404
     async with pg.acquire() as conn:
@@ -185,15 +200,20 @@ async def test_nobody_sees_another_school(client, schools, pg):
     async with pg.acquire() as conn:
         home_key = await create_api_key(conn, home.id, "mis")
         away_key = await create_api_key(conn, away.id, "mis")
-    as_home = await dsl.client.get("/v1/pupils/P0001/chronology",
-                                   headers={"Authorization": f"Bearer {home_key}"})
-    assert kinds_and_text(await as_home.json()) == [("incident", "ordinary-marker"),
-                                                    ("action", "action-marker")]
-    as_away = await dsl.client.get("/v1/pupils/P0001/chronology",
-                                   headers={"Authorization": f"Bearer {away_key}"})
+    as_home = await dsl.client.get(
+        "/v1/pupils/P0001/chronology", headers={"Authorization": f"Bearer {home_key}"}
+    )
+    assert kinds_and_text(await as_home.json()) == [
+        ("incident", "ordinary-marker"),
+        ("action", "action-marker"),
+    ]
+    as_away = await dsl.client.get(
+        "/v1/pupils/P0001/chronology", headers={"Authorization": f"Bearer {away_key}"}
+    )
     assert "ordinary-marker" not in await as_away.text()
-    bad = await dsl.client.get("/v1/pupils/P0001/chronology",
-                               headers={"Authorization": "Bearer bk_nope"})
+    bad = await dsl.client.get(
+        "/v1/pupils/P0001/chronology", headers={"Authorization": "Bearer bk_nope"}
+    )
     assert bad.status == 401
 
 

@@ -17,8 +17,11 @@ def _template(path):
 def test_every_staff_route_is_documented():
     app = web.Application()
     add_routes(app, StaffConfig(totp.derive_key(SECRET_KEY)))
-    served = {(_template(r.resource.canonical), r.method) for r in app.router.routes()
-              if r.method != "HEAD" and not r.resource.canonical.startswith("/static/")}
+    served = {
+        (_template(r.resource.canonical), r.method)
+        for r in app.router.routes()
+        if r.method != "HEAD" and not r.resource.canonical.startswith("/static/")
+    }
     documented = {(_template(p), m.upper()) for p, ops in openapi.paths().items() for m in ops}
     assert served - documented == set()
     assert documented - served == set()

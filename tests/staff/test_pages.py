@@ -26,8 +26,9 @@ async def test_public_pages_are_not_cached_framed_or_referred(client, path):
 async def test_login_form_tells_the_browser_not_to_save_the_password(client):
     html = await (await client.get("/login")).text()
     assert '<form id="login-form" autocomplete="off">' in html
-    assert 'type="password" name="password" id="password" required autocomplete="new-password"' \
-        in html
+    assert (
+        'type="password" name="password" id="password" required autocomplete="new-password"' in html
+    )
 
 
 async def test_reset_page_escapes_the_token(client):

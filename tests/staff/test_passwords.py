@@ -49,8 +49,9 @@ def test_policy_names_every_broken_rule(password, policy, expected):
 
 
 def test_personal_words_are_refused():
-    assert broken_rules("Finnegan-77!x", SCHOOL, NAME, ("finnegan.teacher@school.example",)) \
-        == ["personal_information"]
+    assert broken_rules("Finnegan-77!x", SCHOOL, NAME, ("finnegan.teacher@school.example",)) == [
+        "personal_information"
+    ]
 
 
 def test_long_passphrases_are_allowed_up_to_the_cap_and_beyond_is_named():

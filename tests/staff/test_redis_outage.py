@@ -24,22 +24,26 @@ def redis_server_of_our_own():
     server.cleanup()
 
 
-async def test_login_and_sessions_answer_503_while_redis_is_down(settings, pg,
-                                                               redis_server_of_our_own):
+async def test_login_and_sessions_answer_503_while_redis_is_down(
+    settings, pg, redis_server_of_our_own
+):
     settings = dataclasses.replace(settings, redis_url=redis_server_of_our_own.url())
     async with staff_app(settings) as client:
         school = await new_school(client)
         teacher = await pg.fetchrow("SELECT id, school_id FROM staff WHERE external_id = 'S06'")
         async with pg.acquire() as conn:
-            await accounts.set_password_hash(conn, teacher["school_id"], teacher["id"],
-                                             hash_password(PASSWORD))
+            await accounts.set_password_hash(
+                conn, teacher["school_id"], teacher["id"], hash_password(PASSWORD)
+            )
         email = next(s["email"] for s in STAFF if s["id"] == "S06")
         signed_in = Browser(client)
         assert (await signed_in.login(email, PASSWORD)).status == 201
         redis_server_of_our_own.stop()
-        for response in (await Browser(client).login(email, PASSWORD),
-                         await signed_in.request("GET", "/v1/categories"),
-                         await client.post("/v1/password-reset", json={"email": email})):
+        for response in (
+            await Browser(client).login(email, PASSWORD),
+            await signed_in.request("GET", "/v1/categories"),
+            await client.post("/v1/password-reset", json={"email": email}),
+        ):
             assert response.status == 503, await response.text()
             assert response.headers["Retry-After"]
             assert response.content_type == "application/problem+json"

@@ -35,8 +35,7 @@ def _link_token(sink, to):
     return msg, re.search(r"https://beacon\.school\.example/reset/([\w-]+)", text).group(1)
 
 
-async def test_reset_link_sets_a_password_once_and_the_email_is_content_free(
-        client, smtp_sink, pg):
+async def test_reset_link_sets_a_password_once_and_the_email_is_content_free(client, smtp_sink, pg):
     email = "gail.teacher@school.example"
     response = await client.post("/v1/password-reset", json={"email": email})
     assert response.status == 202
@@ -76,11 +75,13 @@ async def test_expired_link_is_refused(client, smtp_sink, pg):
     _, token = _link_token(smtp_sink, FINN)
     async with pg.acquire() as conn:
         await conn.execute("UPDATE password_reset_tokens SET expires_at = now() - interval '1s'")
-    response = await client.post(f"/v1/password-reset/{token}",
-                                 json={"password": "Oboe-Lantern-58"})
+    response = await client.post(
+        f"/v1/password-reset/{token}", json={"password": "Oboe-Lantern-58"}
+    )
     assert response.status == 404
-    assert (await client.post("/v1/password-reset/not-a-token",
-                              json={"password": "Oboe-Lantern-58"})).status == 404
+    assert (
+        await client.post("/v1/password-reset/not-a-token", json={"password": "Oboe-Lantern-58"})
+    ).status == 404
 
 
 async def test_sign_in_sets_a_strict_cookie(client, pg):
@@ -104,8 +105,9 @@ async def test_wrong_password_and_unknown_address_answer_alike(client, pg):
     assert await wrong.json() == await unknown.json()
     assert "Set-Cookie" not in wrong.headers
     async with pg.acquire() as conn:
-        failures = await conn.fetch("SELECT school_id, detail FROM audit_log "
-                                    "WHERE action = 'login.failure' ORDER BY id")
+        failures = await conn.fetch(
+            "SELECT school_id, detail FROM audit_log WHERE action = 'login.failure' ORDER BY id"
+        )
     assert len(failures) == 2
 
 
@@ -124,8 +126,9 @@ async def test_state_changes_need_the_csrf_token(client):
     browser = Browser(client)
     await browser.login(FINN, PASSWORD)
     assert (await browser.request("DELETE", "/v1/session", csrf=False)).status == 403
-    bad = await browser.request("DELETE", "/v1/session", csrf=False,
-                                headers={"X-CSRF-Token": "guess"})
+    bad = await browser.request(
+        "DELETE", "/v1/session", csrf=False, headers={"X-CSRF-Token": "guess"}
+    )
     assert bad.status == 403
     assert (await browser.request("DELETE", "/v1/session")).status == 204
     assert (await browser.request("DELETE", "/v1/session")).status == 401
@@ -163,8 +166,9 @@ async def test_login_upgrades_a_hash_made_with_weaker_parameters(client, school,
         await accounts.set_password_hash(conn, school.id, school.staff["S06"], weak)
     assert (await Browser(client).login(FINN, PASSWORD)).status == 201
     async with pg.acquire() as conn:
-        stored = await conn.fetchval("SELECT password_hash FROM staff_credentials "
-                                     "WHERE staff_id = $1", school.staff["S06"])
+        stored = await conn.fetchval(
+            "SELECT password_hash FROM staff_credentials WHERE staff_id = $1", school.staff["S06"]
+        )
     assert stored != weak and "m=65536" in stored
     assert (await Browser(client).login(FINN, PASSWORD)).status == 201
 
@@ -175,8 +179,9 @@ async def test_setting_a_password_ends_every_session(client, smtp_sink):
     await client.post("/v1/password-reset", json={"email": FINN})
     await wait_for(lambda: smtp_sink.messages)
     _, token = _link_token(smtp_sink, FINN)
-    assert (await client.post(f"/v1/password-reset/{token}",
-                              json={"password": "Oboe-Lantern-58"})).status == 204
+    assert (
+        await client.post(f"/v1/password-reset/{token}", json={"password": "Oboe-Lantern-58"})
+    ).status == 204
     assert (await browser.request("GET", "/v1/me/totp")).status == 401
     assert (await Browser(client).login(FINN, PASSWORD)).status == 401
 

@@ -7,8 +7,10 @@ from services.ingest.staff.throttle import LIMITS, Limit, LoginThrottle, lock_se
 from tests.staff.client import wait_for
 
 
-@pytest.mark.parametrize(("failures", "seconds"), [
-    (0, 0), (3, 0), (4, 1), (5, 2), (6, 4), (10, 64), (13, 512), (14, 900), (10_000, 900)])
+@pytest.mark.parametrize(
+    ("failures", "seconds"),
+    [(0, 0), (3, 0), (4, 1), (5, 2), (6, 4), (10, 64), (13, 512), (14, 900), (10_000, 900)],
+)
 def test_lock_grows_exponentially_to_a_cap(failures, seconds):
     assert lock_seconds(LIMITS[0], failures) == seconds
 

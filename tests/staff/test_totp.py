@@ -30,8 +30,10 @@ def test_secret_key_is_required_and_long(env):
     assert len(totp.derive_key(KEY)) == 32 and totp.derive_key(KEY) != totp.derive_key("z" * 40)
 
 
-@pytest.mark.parametrize(("raw", "ok"), [("", 600), ("1", 1), ("86400", 86400), ("0", None),
-                                         ("86401", None), ("ten", None)])
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [("", 600), ("1", 1), ("86400", 86400), ("0", None), ("86401", None), ("ten", None)],
+)
 def test_session_idle_seconds_from_settings(env, raw, ok):
     given = {**env, "BEACON_SESSION_IDLE_SECONDS": raw}
     if ok is None:
@@ -92,8 +94,9 @@ async def test_enrolment_needs_the_right_code_and_stores_the_secret_encrypted(pg
         enrol = await totp.start_enrolment(conn, box, school.id, staff)
         assert not await totp.confirm_enrolment(conn, box, school.id, staff, "000000", "x", NOW)
         assert not await totp.has_device(conn, staff)
-        stored = await conn.fetchval("SELECT secret FROM totp_devices WHERE id = $1",
-                                     enrol.device_id)
+        stored = await conn.fetchval(
+            "SELECT secret FROM totp_devices WHERE id = $1", enrol.device_id
+        )
         assert enrol.secret.encode() not in stored
         code = totp.code_at(enrol.secret, totp.current_step(NOW))
         assert await totp.confirm_enrolment(conn, box, school.id, staff, code, "phone", NOW)
@@ -106,14 +109,18 @@ async def test_a_code_cannot_be_used_twice_nor_an_older_one_after_it(pg, box):
     step = totp.current_step(NOW)
     async with pg.acquire() as conn:
         # The confirming code's step is used up already.
-        assert await totp.use_code(conn, box, school.id, staff, totp.code_at(secret, step),
-                                   NOW) is None
+        assert (
+            await totp.use_code(conn, box, school.id, staff, totp.code_at(secret, step), NOW)
+            is None
+        )
         nxt = totp.code_at(secret, step + 1)
         assert await totp.use_code(conn, box, school.id, staff, nxt, NOW) is not None
         assert await totp.use_code(conn, box, school.id, staff, nxt, NOW) is None
         later = NOW + totp.STEP_SECONDS * 2
-        assert await totp.use_code(conn, box, school.id, staff,
-                                   totp.code_at(secret, step + 2), later) is not None
+        assert (
+            await totp.use_code(conn, box, school.id, staff, totp.code_at(secret, step + 2), later)
+            is not None
+        )
 
 
 async def test_concurrent_uses_of_one_code_succeed_once(pg, box):

@@ -25,8 +25,15 @@ async def client(settings):
 
 async def verify_audit(database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": database_url}
-    return await asyncio.to_thread(subprocess.run, [BEACON, "admin", "verify-audit"], env=env,
-                                   capture_output=True, text=True, timeout=60, check=False)
+    return await asyncio.to_thread(
+        subprocess.run,
+        [BEACON, "admin", "verify-audit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 async def _tamper(pg, statement: str) -> None:

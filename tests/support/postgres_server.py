@@ -23,8 +23,10 @@ SERVER_OWNER = "postgres"  # used only when we run as root
 
 
 def _bin_dir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -54,13 +56,26 @@ class PostgresServer:
         return subprocess.run(command, capture_output=True, text=True, check=check, timeout=60)
 
     def init(self) -> PostgresServer:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--no-sync", "-E", "UTF8")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         settings = {
-            "listen_addresses": "'127.0.0.1'", "port": str(self.port),
-            "unix_socket_directories": f"'{self.dir}'", "max_connections": "200",
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.dir}'",
+            "max_connections": "200",
             # A test cluster: nothing here must survive an OS crash, only a server restart.
-            "fsync": "off", "full_page_writes": "off", "shared_buffers": "64MB",
+            "fsync": "off",
+            "full_page_writes": "off",
+            "shared_buffers": "64MB",
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
@@ -73,8 +88,9 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         """mode: smart | fast (disconnect clients, clean shutdown) | immediate (crash-like)."""
         if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop",
-                      check=False)
+            self._run(
+                "pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop", check=False
+            )
 
     def cleanup(self) -> None:
         self.stop("immediate")

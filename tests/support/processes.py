@@ -37,8 +37,9 @@ class Service:
 
     def start(self, wait: float = 20.0) -> Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
-        self.proc = subprocess.Popen(self.command, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         if self.health_port is not None:
             self.wait_healthy(wait)

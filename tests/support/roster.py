@@ -6,8 +6,13 @@ from typing import Any
 
 
 def _staff(sid: str, first: str, last: str, initials: str, *roles: str) -> dict[str, Any]:
-    return {"id": sid, "first_name": first, "last_name": last, "initials": initials,
-            "roles": list(roles)}
+    return {
+        "id": sid,
+        "first_name": first,
+        "last_name": last,
+        "initials": initials,
+        "roles": list(roles),
+    }
 
 
 STAFF: list[dict[str, Any]] = [
@@ -30,15 +35,33 @@ CLASSES: list[dict[str, Any]] = [
 ]
 
 PUPILS: list[dict[str, Any]] = [
-    {"id": "P0001", "first_name": "Zephyrine", "last_name": "Quillfeather",
-     "date_of_birth": "2017-05-01", "classes": ["C3"]},
-    {"id": "P0002", "first_name": "Yannick", "last_name": "Moonbeam",
-     "date_of_birth": "2016-02-11", "classes": ["C4"]},
-    {"id": "P0003", "first_name": "Xanthe", "last_name": "Larkspur",
-     "date_of_birth": "2017-09-23", "classes": ["C3"]},
+    {
+        "id": "P0001",
+        "first_name": "Zephyrine",
+        "last_name": "Quillfeather",
+        "date_of_birth": "2017-05-01",
+        "classes": ["C3"],
+    },
+    {
+        "id": "P0002",
+        "first_name": "Yannick",
+        "last_name": "Moonbeam",
+        "date_of_birth": "2016-02-11",
+        "classes": ["C4"],
+    },
+    {
+        "id": "P0003",
+        "first_name": "Xanthe",
+        "last_name": "Larkspur",
+        "date_of_birth": "2017-09-23",
+        "classes": ["C3"],
+    },
 ]
 
 
 def roster() -> dict[str, Any]:
-    return {"staff": [dict(s) for s in STAFF], "classes": [dict(c) for c in CLASSES],
-            "pupils": [dict(p) for p in PUPILS]}
+    return {
+        "staff": [dict(s) for s in STAFF],
+        "classes": [dict(c) for c in CLASSES],
+        "pupils": [dict(p) for p in PUPILS],
+    }

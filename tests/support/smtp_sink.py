@@ -36,8 +36,13 @@ class SinkHandler:
         if self.reply is not None:
             return self.reply
         with self.lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          bytes(envelope.original_content or envelope.content)))
+            self.messages.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.original_content or envelope.content),
+                )
+            )
         return "250 OK"
 
 

@@ -25,8 +25,9 @@ def drain(settings, pg):
     """Run the production worker in burst mode until its queue is empty; returns jobs done."""
 
     async def run() -> int:
-        worker = build_worker(settings, burst=True, poll_delay=0, handle_signals=False,
-                              ctx={"pg": pg})
+        worker = build_worker(
+            settings, burst=True, poll_delay=0, handle_signals=False, ctx={"pg": pg}
+        )
         try:
             return await worker.run_check()
         finally:

@@ -24,8 +24,10 @@ def path(school_id):
 
 
 def shape(rules):
-    return sorted((r["event_kind"], r["category"] or "", tuple(sorted(r["roles"])),
-                   r["class_teachers"]) for r in rules)
+    return sorted(
+        (r["event_kind"], r["category"] or "", tuple(sorted(r["roles"])), r["class_teachers"])
+        for r in rules
+    )
 
 
 async def test_get_lists_the_default_rules(client, school):
@@ -43,8 +45,14 @@ async def test_get_lists_the_default_rules(client, school):
 
 async def test_put_replaces_the_rules_and_the_worker_uses_them(client, school, pg):
     current = await (await client.get(path(school.id), headers=ADMIN)).json()
-    new = current + [{"event_kind": "incident", "category": "sen",
-                      "roles": ["teaching_assistant"], "class_teachers": False}]
+    new = current + [
+        {
+            "event_kind": "incident",
+            "category": "sen",
+            "roles": ["teaching_assistant"],
+            "class_teachers": False,
+        }
+    ]
     resp = await client.put(path(school.id), json=new, headers=ADMIN)
     assert resp.status == 200, await resp.text()
     stored = await resp.json()
@@ -65,18 +73,21 @@ async def test_put_accepts_a_wrapped_list_and_can_empty_the_rules(client, school
 GOOD = {"event_kind": "incident", "category": None, "roles": ["slt"], "class_teachers": True}
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"event_kind": "escalation"}, "rules[2].event_kind"),
-    ({"event_kind": None}, "rules[2].event_kind"),
-    ({"roles": ["slt", "janitor"]}, "rules[2].roles[1]"),
-    ({"roles": ["slt", "slt"]}, "rules[2].roles[1]"),
-    ({"roles": [["slt"]]}, "rules[2].roles[0]"),
-    ({"roles": "slt"}, "rules[2].roles"),
-    ({"category": "no-such-category"}, "rules[2].category"),
-    ({"category": 7}, "rules[2].category"),
-    ({"class_teachers": "yes"}, "rules[2].class_teachers"),
-    ({"colour": "red"}, "rules[2].colour"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"event_kind": "escalation"}, "rules[2].event_kind"),
+        ({"event_kind": None}, "rules[2].event_kind"),
+        ({"roles": ["slt", "janitor"]}, "rules[2].roles[1]"),
+        ({"roles": ["slt", "slt"]}, "rules[2].roles[1]"),
+        ({"roles": [["slt"]]}, "rules[2].roles[0]"),
+        ({"roles": "slt"}, "rules[2].roles"),
+        ({"category": "no-such-category"}, "rules[2].category"),
+        ({"category": 7}, "rules[2].category"),
+        ({"class_teachers": "yes"}, "rules[2].class_teachers"),
+        ({"colour": "red"}, "rules[2].colour"),
+    ],
+)
 async def test_put_refuses_bad_rules_naming_the_field(client, school, bad, field):
     before = await (await client.get(path(school.id), headers=ADMIN)).json()
     rules = [GOOD, GOOD, {**GOOD, **bad}]

@@ -9,16 +9,18 @@ from tests.worker.fixtures import recipients, record_incident
 
 async def restricted_incident(pg, school, drain, redis):
     async with pg.acquire() as conn:
-        incident, event = await record_incident(conn, school, "S03", "P0001",
-                                                ["safeguarding/cla"])
+        incident, event = await record_incident(conn, school, "S03", "P0001", ["safeguarding/cla"])
     await queue.enqueue_resolve(redis, event)
     await drain()
     return incident, event
 
 
 async def escalations(pg, incident):
-    rows = await pg.fetch("SELECT id, level FROM alert_events WHERE incident_id = $1 "
-                          "AND kind = 'escalation' ORDER BY level", incident)
+    rows = await pg.fetch(
+        "SELECT id, level FROM alert_events WHERE incident_id = $1 "
+        "AND kind = 'escalation' ORDER BY level",
+        incident,
+    )
     return [(r["level"], r["id"]) for r in rows]
 
 
@@ -26,11 +28,13 @@ async def read_by(pg, incident, staff):
     await pg.execute(
         """UPDATE alerts SET read_at = now()
            WHERE incident_id = $1 AND recipient_id IN
-                 (SELECT id FROM staff WHERE external_id = $2)""", incident, staff)
+                 (SELECT id FROM staff WHERE external_id = $2)""",
+        incident,
+        staff,
+    )
 
 
-async def test_unread_restricted_incident_escalates_to_deputies_then_head(pg, redis, school,
-                                                                          drain):
+async def test_unread_restricted_incident_escalates_to_deputies_then_head(pg, redis, school, drain):
     incident, _ = await restricted_incident(pg, school, drain, redis)
     assert await escalate_once(pg, redis, 3600) == []  # not yet due
     [first] = await escalate_once(pg, redis, 0)

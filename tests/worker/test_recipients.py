@@ -18,29 +18,31 @@ async def resolved(pg, event_id):
 
 async def test_unrestricted_incident_alerts_leaders_and_class_teachers(pg, school):
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S07", "P0001",
-                                         ["behaviour/negative-behaviour"])
+        _, event = await record_incident(
+            conn, school, "S07", "P0001", ["behaviour/negative-behaviour"]
+        )
         result = await resolved(pg, event)
         assert await recipients(conn, event) == LEADERS | {"S06", "S08"}
         assert result.alerts == 5
-        assert await conn.fetchval("SELECT resolved_at IS NOT NULL FROM alert_events "
-                                   "WHERE id = $1", event)
+        assert await conn.fetchval(
+            "SELECT resolved_at IS NOT NULL FROM alert_events WHERE id = $1", event
+        )
         states = await conn.fetch("SELECT DISTINCT state, priority FROM alerts")
         assert [tuple(r) for r in states] == [("queued", 0)]
 
 
 async def test_author_is_never_alerted_about_their_own_record(pg, school):
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S06", "P0001", ["behaviour"],
-                                         named=["S06"])
+        _, event = await record_incident(conn, school, "S06", "P0001", ["behaviour"], named=["S06"])
         await resolved(pg, event)
         assert await recipients(conn, event) == LEADERS | {"S08"}
 
 
 async def test_restricted_incident_alerts_only_privileged_roles(pg, school):
     async with pg.acquire() as conn:
-        incident, event = await record_incident(conn, school, "S09", "P0001",
-                                                ["safeguarding/cp-plan", "behaviour"])
+        incident, event = await record_incident(
+            conn, school, "S09", "P0001", ["safeguarding/cp-plan", "behaviour"]
+        )
         await resolved(pg, event)
         assert await recipients(conn, event) == LEADERS | DSLS
         assert await conn.fetchval("SELECT DISTINCT priority FROM alerts") == 1
@@ -56,16 +58,18 @@ async def test_slt_category_is_restricted_too(pg, school):
 
 async def test_linked_pupils_class_teachers_are_alerted(pg, school):
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S02", "P0001", ["behaviour"],
-                                         linked=["P0002"])
+        _, event = await record_incident(
+            conn, school, "S02", "P0001", ["behaviour"], linked=["P0002"]
+        )
         await resolved(pg, event)
         assert await recipients(conn, event) == {"S01", "S03", "S06", "S07", "S08"}
 
 
 async def test_named_staff_on_restricted_incident_get_alert_and_access_grant(pg, school):
     async with pg.acquire() as conn:
-        incident, event = await record_incident(conn, school, "S04", "P0001",
-                                                ["safeguarding/cla"], named=["S07", "S02"])
+        incident, event = await record_incident(
+            conn, school, "S04", "P0001", ["safeguarding/cla"], named=["S07", "S02"]
+        )
         result = await resolved(pg, event)
         assert await recipients(conn, event) == LEADERS | {"S05", "S07"}
         # The SLT member sees restricted incidents by role; only the teacher needs a grant.
@@ -77,8 +81,9 @@ async def test_named_staff_on_restricted_incident_get_alert_and_access_grant(pg,
 
 async def test_named_staff_on_unrestricted_incident_get_no_grant(pg, school):
     async with pg.acquire() as conn:
-        incident, event = await record_incident(conn, school, "S01", "P0002", ["behaviour"],
-                                                named=["S09"])
+        incident, event = await record_incident(
+            conn, school, "S01", "P0002", ["behaviour"], named=["S09"]
+        )
         await resolved(pg, event)
         assert await recipients(conn, event) == {"S02", "S03", "S07", "S09"}
         assert await grants(conn, incident) == set()
@@ -86,10 +91,12 @@ async def test_named_staff_on_unrestricted_incident_get_no_grant(pg, school):
 
 async def test_inactive_staff_are_skipped(pg, school):
     async with pg.acquire() as conn:
-        await conn.execute("UPDATE staff SET active = false WHERE external_id IN ('S02', 'S06',"
-                           " 'S07')")
-        incident, event = await record_incident(conn, school, "S04", "P0001",
-                                                ["safeguarding/cla"], named=["S07"])
+        await conn.execute(
+            "UPDATE staff SET active = false WHERE external_id IN ('S02', 'S06', 'S07')"
+        )
+        incident, event = await record_incident(
+            conn, school, "S04", "P0001", ["safeguarding/cla"], named=["S07"]
+        )
         await resolved(pg, event)
         assert await recipients(conn, event) == {"S01", "S03", "S05"}
         assert await grants(conn, incident) == set()
@@ -121,7 +128,9 @@ async def test_action_on_restricted_incident_stays_need_to_know(pg, school):
         await conn.execute(
             """INSERT INTO alert_rules (school_id, event_kind, category_slug, roles,
                                         class_teachers)
-               VALUES ($1, 'action', NULL, ARRAY['teacher'], true)""", school.id)
+               VALUES ($1, 'action', NULL, ARRAY['teacher'], true)""",
+            school.id,
+        )
         incident, _ = await record_incident(conn, school, "S04", "P0001", ["safeguarding/cla"])
         event = await record_action(conn, school, incident, "S04", named=["S08"])
         await resolved(pg, event)
@@ -133,7 +142,9 @@ async def test_custom_rule_adds_roles(pg, school):
     async with pg.acquire() as conn:
         await conn.execute(
             """INSERT INTO alert_rules (school_id, event_kind, category_slug, roles)
-               VALUES ($1, 'incident', 'sen', ARRAY['teaching_assistant'])""", school.id)
+               VALUES ($1, 'incident', 'sen', ARRAY['teaching_assistant'])""",
+            school.id,
+        )
         _, event = await record_incident(conn, school, "S09", "P0002", ["sen/hln"])
         await resolved(pg, event)
         assert await recipients(conn, event) == LEADERS | {"S07", "S08"}
@@ -145,15 +156,20 @@ async def test_escalation_events_alert_by_level(pg, school, level, expected):
         incident, _ = await record_incident(conn, school, "S03", "P0001", ["safeguarding/cla"])
         event = await conn.fetchval(
             """INSERT INTO alert_events (school_id, kind, incident_id, level, priority)
-               VALUES ($1, 'escalation', $2, $3, 1) RETURNING id""", school.id, incident, level)
+               VALUES ($1, 'escalation', $2, $3, 1) RETURNING id""",
+            school.id,
+            incident,
+            level,
+        )
         await resolved(pg, event)
         assert await recipients(conn, event) == expected
 
 
 async def test_rerun_creates_nothing_new(pg, school):
     async with pg.acquire() as conn:
-        incident, event = await record_incident(conn, school, "S04", "P0001",
-                                                ["safeguarding/cla"], named=["S07"])
+        incident, event = await record_incident(
+            conn, school, "S04", "P0001", ["safeguarding/cla"], named=["S07"]
+        )
         first = await resolved(pg, event)
         again = await resolved(pg, event)
         assert (first.alerts, again.alerts, again.already_resolved) == (5, 0, True)
@@ -163,15 +179,18 @@ async def test_rerun_creates_nothing_new(pg, school):
 
 async def test_concurrent_resolution_creates_each_alert_once(pg, school):
     async with pg.acquire() as conn:
-        events = [(await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
-                  for _ in range(5)]
+        events = [
+            (await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
+            for _ in range(5)
+        ]
     results = await asyncio.gather(*(resolved(pg, e) for e in events * 3))
     assert sum(r.alerts for r in results) == 5 * 5
     assert sum(r.already_resolved for r in results) == 10
     async with pg.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 25
-        assert await conn.fetchval(
-            "SELECT count(DISTINCT (event_id, recipient_id)) FROM alerts") == 25
+        assert (
+            await conn.fetchval("SELECT count(DISTINCT (event_id, recipient_id)) FROM alerts") == 25
+        )
 
 
 async def test_unknown_event_is_reported_not_found(pg, school):

@@ -22,11 +22,11 @@ async def job_exists(redis, job_id):
 
 async def outbox_row(pg, event):
     return await pg.fetchrow(
-        "SELECT enqueued_at, enqueue_count, resolved_at FROM alert_events WHERE id = $1", event)
+        "SELECT enqueued_at, enqueue_count, resolved_at FROM alert_events WHERE id = $1", event
+    )
 
 
-async def test_relay_hands_over_a_lost_event_and_the_worker_resolves_it(pg, redis, school,
-                                                                         drain):
+async def test_relay_hands_over_a_lost_event_and_the_worker_resolves_it(pg, redis, school, drain):
     async with pg.acquire() as conn:
         _, event = await record_incident(conn, school, "S09", "P0001", ["behaviour"])
     # Ingest committed but died before enqueueing: nothing in Redis.
@@ -58,12 +58,15 @@ async def test_relay_waits_for_ingest_then_rings_again_only_when_stale(pg, redis
     assert (await outbox_row(pg, event))["enqueue_count"] == 1
 
 
-async def test_relay_puts_restricted_events_ahead_of_the_routine_backlog(pg, redis, school,
-                                                                          monkeypatch):
+async def test_relay_puts_restricted_events_ahead_of_the_routine_backlog(
+    pg, redis, school, monkeypatch
+):
     monkeypatch.setattr(relay, "BATCH", 2)
     async with pg.acquire() as conn:
-        plain = [(await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
-                 for _ in range(3)]
+        plain = [
+            (await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
+            for _ in range(3)
+        ]
         urgent = (await record_incident(conn, school, "S09", "P0001", ["safeguarding"]))[1]
     assert (await relay.relay_once(pg, redis, new_grace=0)).enqueued == 4
     # arq takes due jobs in score order: the restricted event, recorded last, comes first.
@@ -72,22 +75,25 @@ async def test_relay_puts_restricted_events_ahead_of_the_routine_backlog(pg, red
     assert sorted(queued[1:]) == sorted(f"event:{e}" for e in plain)
 
 
-async def test_an_urgent_event_rung_after_a_backlog_is_resolved_first(pg, redis, school,
-                                                                      settings):
+async def test_an_urgent_event_rung_after_a_backlog_is_resolved_first(pg, redis, school, settings):
     async with pg.acquire() as conn:
-        plain = [(await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
-                 for _ in range(5)]
+        plain = [
+            (await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
+            for _ in range(5)
+        ]
         urgent = (await record_incident(conn, school, "S09", "P0001", ["safeguarding"]))[1]
     await queue.enqueue_resolve_many(redis, plain)
     await queue.enqueue_resolve_many(redis, [urgent], urgent={urgent})
-    worker = build_worker(settings, burst=True, poll_delay=0, max_jobs=1,
-                          handle_signals=False, ctx={"pg": pg})
+    worker = build_worker(
+        settings, burst=True, poll_delay=0, max_jobs=1, handle_signals=False, ctx={"pg": pg}
+    )
     try:
         assert await worker.run_check() == 6
     finally:
         await close_worker(worker)
-    order = [r["id"] for r in await pg.fetch(
-        "SELECT id FROM alert_events ORDER BY resolved_at, id")]
+    order = [
+        r["id"] for r in await pg.fetch("SELECT id FROM alert_events ORDER BY resolved_at, id")
+    ]
     assert order[0] == urgent and sorted(order[1:]) == sorted(plain)
 
 
@@ -117,6 +123,7 @@ async def test_relay_loop_survives_redis_going_away(pg, school):
         server.stop()
         loop = background.start(0.05, "relay", lambda: relay.relay_once(pg, redis, new_grace=0))
         try:
+
             async def failed_twice():
                 return sum(e["event"] == "background_pass_unavailable" for e in logs) >= 2
 
@@ -149,11 +156,14 @@ async def test_job_turns_database_unavailable_into_retry(pg, redis, school, data
 
 async def test_two_workers_and_duplicate_rings_create_each_alert_once(pg, redis, school, drain):
     async with pg.acquire() as conn:
-        events = [(await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
-                  for _ in range(20)]
+        events = [
+            (await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
+            for _ in range(20)
+        ]
     for e in events:
         assert await queue.enqueue_resolve(redis, e)
         assert not await queue.enqueue_resolve(redis, e)  # already queued: refused
+
     # A killed job's rerun, simulated: the same events resolved directly at the same time.
     async def direct(e):
         async with pg.acquire() as conn, conn.transaction():
@@ -162,5 +172,4 @@ async def test_two_workers_and_duplicate_rings_create_each_alert_once(pg, redis,
     done = await asyncio.gather(drain(), drain(), *(direct(e) for e in events))
     assert sum(done[:2]) == 20
     assert await pg.fetchval("SELECT count(*) FROM alerts") == 20 * 5
-    assert await pg.fetchval(
-        "SELECT count(*) FROM alert_events WHERE resolved_at IS NULL") == 0
+    assert await pg.fetchval("SELECT count(*) FROM alert_events WHERE resolved_at IS NULL") == 0

@@ -93,11 +93,17 @@ async def own_identity(conn: asyncpg.Connection, s: Session) -> tuple[str, Viewe
     less, than the full viewer (reads load that with `viewer`)."""
     row = await conn.fetchrow(
         "SELECT external_id, roles FROM staff WHERE id = $1 AND school_id = $2 AND active",
-        s.staff_id, s.school_id)
+        s.staff_id,
+        s.school_id,
+    )
     if row is None:
         raise Unauthorized("This account is no longer active.")
-    return row["external_id"], Viewer(school_id=s.school_id, staff_id=s.staff_id,
-                                      roles=frozenset(row["roles"]), elevated=s.elevated)
+    return row["external_id"], Viewer(
+        school_id=s.school_id,
+        staff_id=s.staff_id,
+        roles=frozenset(row["roles"]),
+        elevated=s.elevated,
+    )
 
 
 def acting_as(named: object, own: str, field: str) -> str:
@@ -107,8 +113,7 @@ def acting_as(named: object, own: str, field: str) -> str:
     return own
 
 
-async def visible_or_404(conn: asyncpg.Connection, who: Caller,
-                         incident_id: uuid.UUID) -> Viewer:
+async def visible_or_404(conn: asyncpg.Connection, who: Caller, incident_id: uuid.UUID) -> Viewer:
     """The caller's viewer, if they may see the incident; 404 (as for a missing id) if not."""
     v = await viewer(conn, who)
     await access.visible_incident(conn, v, incident_id)

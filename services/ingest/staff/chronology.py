@@ -40,21 +40,29 @@ async def get_chronology(request: web.Request) -> web.Response:
         v = await viewer(conn, who)
         pupil_id = await conn.fetchval(
             "SELECT id FROM pupils WHERE school_id = $1 AND external_id = $2",
-            who.school_id, fields.path_key(request.match_info["pupil_id"], "pupil"))
+            who.school_id,
+            fields.path_key(request.match_info["pupil_id"], "pupil"),
+        )
         if pupil_id is None or not access.can_view_pupil(v, who.school_id, pupil_id):
             raise NotFound("No such pupil.")
         facts = await access.pupil_incident_facts(conn, who.school_id, pupil_id)
         shown = [f.id for f in access.visible_incidents(v, facts)]
         entries = await _entries(conn, shown)
-        await audit.append(conn, school_id=who.school_id, actor_staff_id=who.staff_id,
-                           actor_api_key_id=who.api_key_id, action="chronology.view",
-                           subject_type="pupil", subject_id=pupil_id, ip=client_ip(request),
-                           detail={"incidents": [str(i) for i in shown]})
+        await audit.append(
+            conn,
+            school_id=who.school_id,
+            actor_staff_id=who.staff_id,
+            actor_api_key_id=who.api_key_id,
+            action="chronology.view",
+            subject_type="pupil",
+            subject_id=pupil_id,
+            ip=client_ip(request),
+            detail={"incidents": [str(i) for i in shown]},
+        )
     return web.json_response(entries)
 
 
-async def _entries(conn: asyncpg.Connection,
-                   incident_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+async def _entries(conn: asyncpg.Connection, incident_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
     if not incident_ids:
         return []
     entries = [_incident(r) for r in await conn.fetch(_INCIDENTS, incident_ids)]
@@ -64,13 +72,26 @@ async def _entries(conn: asyncpg.Connection,
 
 
 def _incident(r: asyncpg.Record) -> dict[str, Any]:
-    return {"kind": "incident", "id": str(r["id"]), "reference": r["reference"],
-            "at": r["occurred_at"].isoformat(), "recorded_at": r["recorded_at"].isoformat(),
-            "pupil": r["pupil"], "author": r["author"], "categories": list(r["categories"]),
-            "restricted": r["restricted"], "description": r["description"]}
+    return {
+        "kind": "incident",
+        "id": str(r["id"]),
+        "reference": r["reference"],
+        "at": r["occurred_at"].isoformat(),
+        "recorded_at": r["recorded_at"].isoformat(),
+        "pupil": r["pupil"],
+        "author": r["author"],
+        "categories": list(r["categories"]),
+        "restricted": r["restricted"],
+        "description": r["description"],
+    }
 
 
 def _action(r: asyncpg.Record) -> dict[str, Any]:
-    return {"kind": "action", "id": str(r["id"]), "incident": str(r["incident_id"]),
-            "at": r["recorded_at"].isoformat(), "author": r["author"],
-            "description": r["description"]}
+    return {
+        "kind": "action",
+        "id": str(r["id"]),
+        "incident": str(r["incident_id"]),
+        "at": r["recorded_at"].isoformat(),
+        "author": r["author"],
+        "description": r["description"],
+    }

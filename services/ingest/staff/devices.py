@@ -28,11 +28,20 @@ async def post_enrol(request: web.Request) -> web.Response:
             raise Forbidden("Elevate access first to add another authenticator.")
         email = await conn.fetchval("SELECT email FROM staff WHERE id = $1", s.staff_id)
         enrolment = await totp.start_enrolment(conn, box, s.school_id, s.staff_id)
-        await _audit(conn, s.school_id, s.staff_id, "totp.enrol_started", s.staff_id,
-                     client_ip(request), enrolment.device_id)
+        await _audit(
+            conn,
+            s.school_id,
+            s.staff_id,
+            "totp.enrol_started",
+            s.staff_id,
+            client_ip(request),
+            enrolment.device_id,
+        )
     uri = totp.provisioning_uri(enrolment.secret, email)
-    return web.json_response({"secret": enrolment.secret, "provisioning_uri": uri,
-                              "qr_svg": totp.qr_svg(uri)}, status=201)
+    return web.json_response(
+        {"secret": enrolment.secret, "provisioning_uri": uri, "qr_svg": totp.qr_svg(uri)},
+        status=201,
+    )
 
 
 async def post_confirm(request: web.Request) -> web.Response:
@@ -41,17 +50,30 @@ async def post_confirm(request: web.Request) -> web.Response:
     code = forms.text(body, "code", 10)
     name = forms.text(body, "device_name", 100, required=False, default="Authenticator")
     async with request.app[PG].acquire() as conn:
-        device = await totp.confirm_enrolment(conn, request.app[state.STAFF].box, s.school_id,
-                                              s.staff_id, code, name.strip() or "Authenticator")
+        device = await totp.confirm_enrolment(
+            conn,
+            request.app[state.STAFF].box,
+            s.school_id,
+            s.staff_id,
+            code,
+            name.strip() or "Authenticator",
+        )
         if device is None:
-            raise InvalidInput("The code is not right, or the enrolment has expired.",
-                               field="code")
-        await _audit(conn, s.school_id, s.staff_id, "totp.device_added", s.staff_id,
-                     client_ip(request), device)
+            raise InvalidInput("The code is not right, or the enrolment has expired.", field="code")
+        await _audit(
+            conn,
+            s.school_id,
+            s.staff_id,
+            "totp.device_added",
+            s.staff_id,
+            client_ip(request),
+            device,
+        )
     response = web.Response(status=204)
     if s.enrol_only:  # the first code proves the second factor: a full, elevated session now
-        set_cookie(response, await state.sessions(request).rotate(s, enrol_only=False,
-                                                                  elevated=True))
+        set_cookie(
+            response, await state.sessions(request).rotate(s, enrol_only=False, elevated=True)
+        )
     return response
 
 
@@ -59,9 +81,17 @@ async def get_my_devices(request: web.Request) -> web.Response:
     s = await session(request)
     async with request.app[PG].acquire() as conn:
         rows = await totp.list_devices(conn, s.staff_id)
-    return web.json_response([{"id": str(r["id"]), "name": r["name"],
-                               "confirmed_at": r["confirmed_at"].isoformat(),
-                               "last_used_at": _iso(r["last_used_at"])} for r in rows])
+    return web.json_response(
+        [
+            {
+                "id": str(r["id"]),
+                "name": r["name"],
+                "confirmed_at": r["confirmed_at"].isoformat(),
+                "last_used_at": _iso(r["last_used_at"]),
+            }
+            for r in rows
+        ]
+    )
 
 
 async def delete_device(request: web.Request) -> web.Response:
@@ -71,28 +101,44 @@ async def delete_device(request: web.Request) -> web.Response:
     async with request.app[PG].acquire() as conn:
         target = await conn.fetchval(
             "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
-            who.school_id, fields.path_key(request.match_info["staff"], "device"))
+            who.school_id,
+            fields.path_key(request.match_info["staff"], "device"),
+        )
         device_id = _uuid(request.match_info["device_id"])
         await _remove(conn, who, target, device_id, client_ip(request))
     return web.Response(status=204)
 
 
-async def _remove(conn: asyncpg.Connection, who: Caller, target: uuid.UUID | None,
-                  device_id: uuid.UUID, ip: str) -> None:
+async def _remove(
+    conn: asyncpg.Connection, who: Caller, target: uuid.UUID | None, device_id: uuid.UUID, ip: str
+) -> None:
     v = await viewer(conn, who)
     if target is None or not access.can_manage_devices(v, who.school_id, target):
         raise NotFound("No such device.")
     if not await totp.remove_device(conn, who.school_id, target, device_id):
         raise NotFound("No such device.")
-    await _audit(conn, who.school_id, who.staff_id, "totp.device_removed", target, ip,
-                 device_id)
+    await _audit(conn, who.school_id, who.staff_id, "totp.device_removed", target, ip, device_id)
 
 
-async def _audit(conn: asyncpg.Connection, school_id: uuid.UUID, actor: uuid.UUID | None,
-                 action: str, staff_id: uuid.UUID, ip: str, device_id: uuid.UUID) -> None:
-    await audit.append(conn, school_id=school_id, actor_staff_id=actor, action=action,
-                       subject_type="staff", subject_id=staff_id, ip=ip,
-                       detail={"device": str(device_id)})
+async def _audit(
+    conn: asyncpg.Connection,
+    school_id: uuid.UUID,
+    actor: uuid.UUID | None,
+    action: str,
+    staff_id: uuid.UUID,
+    ip: str,
+    device_id: uuid.UUID,
+) -> None:
+    await audit.append(
+        conn,
+        school_id=school_id,
+        actor_staff_id=actor,
+        action=action,
+        subject_type="staff",
+        subject_id=staff_id,
+        ip=ip,
+        detail={"device": str(device_id)},
+    )
 
 
 def _uuid(text: str) -> uuid.UUID:

@@ -20,8 +20,9 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def text(body: dict[str, Any], name: str, max_length: int, required: bool = True,
-         default: str = "") -> str:
+def text(
+    body: dict[str, Any], name: str, max_length: int, required: bool = True, default: str = ""
+) -> str:
     value = body.get(name)
     if value is None and not required:
         return default

@@ -40,8 +40,9 @@ def _match(candidates: list[asyncpg.Record], password: str) -> Match | None:
     for c in candidates:
         result = verify_password(c["password_hash"], password)
         if result.ok:
-            return Match(c["id"], c["school_id"], c["external_id"], c["password_hash"],
-                         result.needs_rehash)
+            return Match(
+                c["id"], c["school_id"], c["external_id"], c["password_hash"], result.needs_rehash
+            )
     return None
 
 
@@ -67,8 +68,9 @@ async def post_session(request: web.Request) -> web.Response:
     return await _signed_in(request, match, email, password, code)
 
 
-async def _signed_in(request: web.Request, match: Match, email: str, password: str,
-                     code: str) -> web.Response:
+async def _signed_in(
+    request: web.Request, match: Match, email: str, password: str, code: str
+) -> web.Response:
     pool, ip, limiter = request.app[PG], client_ip(request), state.throttle(request)
     staff_state = request.app[state.STAFF]
     async with pool.acquire() as conn:
@@ -78,34 +80,48 @@ async def _signed_in(request: web.Request, match: Match, email: str, password: s
         if school.totp_at_login and enrolled:
             if not code:
                 raise Unauthorized("Enter the code from your authenticator.", totp_required=True)
-            if await totp.use_code(conn, staff_state.box, match.school_id, match.staff_id,
-                                   code) is None:
+            if (
+                await totp.use_code(conn, staff_state.box, match.school_id, match.staff_id, code)
+                is None
+            ):
                 await limiter.failed(email, ip)
-                await _audit(conn, match.school_id, match.staff_id, "login.failure", ip,
-                             {"reason": "totp"})
+                await _audit(
+                    conn, match.school_id, match.staff_id, "login.failure", ip, {"reason": "totp"}
+                )
                 raise Unauthorized("The authenticator code is not right.", totp_required=True)
             elevated = True
         if match.needs_rehash:
             new_hash = await asyncio.to_thread(hash_password, password)
-            await accounts.upgrade_password_hash(conn, match.staff_id, match.stored_hash,
-                                                 new_hash)
+            await accounts.upgrade_password_hash(conn, match.staff_id, match.stored_hash, new_hash)
         await limiter.succeeded(email, ip)
-        await _audit(conn, match.school_id, match.staff_id, "login.success", ip,
-                     {"elevated": elevated})
+        await _audit(
+            conn, match.school_id, match.staff_id, "login.success", ip, {"elevated": elevated}
+        )
     idle = school.session_idle_seconds or staff_state.config.session_idle_seconds
     store = state.sessions(request)
     old = await store.get(cookie_value(request))
     if old is not None:
         await store.delete(old)  # never carry an earlier id across a login
-    new = await store.create(match.school_id, match.staff_id, idle, elevated=elevated,
-                             enrol_only=school.totp_at_login and not enrolled)
+    new = await store.create(
+        match.school_id,
+        match.staff_id,
+        idle,
+        elevated=elevated,
+        enrol_only=school.totp_at_login and not enrolled,
+    )
     return _session_response(new, match.external_id, status=201)
 
 
 def _session_response(s: Session, external_id: str, status: int) -> web.Response:
-    response = web.json_response({"staff": external_id, "csrf_token": s.csrf_token,
-                                  "elevated": s.elevated, "enrol_only": s.enrol_only},
-                                 status=status)
+    response = web.json_response(
+        {
+            "staff": external_id,
+            "csrf_token": s.csrf_token,
+            "elevated": s.elevated,
+            "enrol_only": s.enrol_only,
+        },
+        status=status,
+    )
     set_cookie(response, s)
     return response
 
@@ -128,13 +144,14 @@ async def post_elevate(request: web.Request) -> web.Response:
     if wait := await limiter.retry_after(subject, ip):
         raise RateLimited("Too many attempts: wait before trying again.", retry_after=wait)
     async with request.app[PG].acquire() as conn:
-        device = await totp.use_code(conn, request.app[state.STAFF].box, s.school_id,
-                                     s.staff_id, code)
+        device = await totp.use_code(
+            conn, request.app[state.STAFF].box, s.school_id, s.staff_id, code
+        )
         action = "session.elevate" if device else "session.elevate.failure"
-        await _audit(conn, s.school_id, s.staff_id, action, ip,
-                     {"device": str(device)} if device else {})
-        external_id = await conn.fetchval("SELECT external_id FROM staff WHERE id = $1",
-                                          s.staff_id)
+        await _audit(
+            conn, s.school_id, s.staff_id, action, ip, {"device": str(device)} if device else {}
+        )
+        external_id = await conn.fetchval("SELECT external_id FROM staff WHERE id = $1", s.staff_id)
     if device is None:
         await limiter.failed(subject, ip)
         raise Unauthorized("The authenticator code is not right, or was used already.")
@@ -143,8 +160,21 @@ async def post_elevate(request: web.Request) -> web.Response:
     return _session_response(elevated, external_id, status=200)
 
 
-async def _audit(conn: asyncpg.Connection, school_id: uuid.UUID | None,
-                 staff_id: uuid.UUID | None, action: str, ip: str,
-                 detail: dict[str, str | bool]) -> None:
-    await audit.append(conn, school_id=school_id, actor_staff_id=staff_id, action=action,
-                       subject_type="staff", subject_id=staff_id, ip=ip, detail=detail)
+async def _audit(
+    conn: asyncpg.Connection,
+    school_id: uuid.UUID | None,
+    staff_id: uuid.UUID | None,
+    action: str,
+    ip: str,
+    detail: dict[str, str | bool],
+) -> None:
+    await audit.append(
+        conn,
+        school_id=school_id,
+        actor_staff_id=staff_id,
+        action=action,
+        subject_type="staff",
+        subject_id=staff_id,
+        ip=ip,
+        detail=detail,
+    )

@@ -22,7 +22,7 @@ _HERE = Path(__file__).parent
 _HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; script-src 'self'; "
-                               "style-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "style-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -34,8 +34,9 @@ POLICY_TEXT = {
 
 
 def add_pages(app: web.Application) -> None:
-    aiohttp_jinja2.setup(app, app_key=TEMPLATES, autoescape=True,
-                         loader=jinja2.FileSystemLoader(_HERE / "templates"))
+    aiohttp_jinja2.setup(
+        app, app_key=TEMPLATES, autoescape=True, loader=jinja2.FileSystemLoader(_HERE / "templates")
+    )
     r = app.router
     r.add_get("/login", login_page)
     r.add_get("/reset", reset_request_page)
@@ -66,8 +67,11 @@ async def reset_request_page(request: web.Request) -> web.Response:
 
 async def reset_page(request: web.Request) -> web.Response:
     # The rules shown are the default policy's; the API names any rule the school's breaks.
-    return _render("reset.html", request, {"token": request.match_info["token"],
-                                           "rules": POLICY_TEXT["school"].format(n=8)})
+    return _render(
+        "reset.html",
+        request,
+        {"token": request.match_info["token"], "rules": POLICY_TEXT["school"].format(n=8)},
+    )
 
 
 def signed_in_page(name: str, allow_enrol_only: bool = False) -> Any:
@@ -81,5 +85,9 @@ def signed_in_page(name: str, allow_enrol_only: bool = False) -> Any:
 
 
 def _context(s: Session) -> dict[str, Any]:
-    return {"signed_in": True, "csrf_token": s.csrf_token, "elevated": s.elevated,
-            "idle_seconds": s.idle_seconds}
+    return {
+        "signed_in": True,
+        "csrf_token": s.csrf_token,
+        "elevated": s.elevated,
+        "idle_seconds": s.idle_seconds,
+    }

@@ -20,11 +20,32 @@ MAX_LENGTH = 1024  # long passphrases welcome; the cap only bounds hashing work 
 DENY_LIST_SIZE = 10_000
 
 # Words too generic in school names to refuse on their own.
-_GENERIC_NAME_WORDS = frozenset({
-    "school", "primary", "academy", "infant", "infants", "junior", "juniors", "college",
-    "church", "england", "catholic", "community", "high", "secondary", "trust", "the", "and",
-    "saint", "nursery", "free", "grammar", "federation",
-})
+_GENERIC_NAME_WORDS = frozenset(
+    {
+        "school",
+        "primary",
+        "academy",
+        "infant",
+        "infants",
+        "junior",
+        "juniors",
+        "college",
+        "church",
+        "england",
+        "catholic",
+        "community",
+        "high",
+        "secondary",
+        "trust",
+        "the",
+        "and",
+        "saint",
+        "nursery",
+        "free",
+        "grammar",
+        "federation",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +54,9 @@ class Policy:
     min_length: int = 8
 
 
-def broken_rules(password: str, policy: Policy, school_name: str = "",
-                 personal: tuple[str, ...] = ()) -> list[str]:
+def broken_rules(
+    password: str, policy: Policy, school_name: str = "", personal: tuple[str, ...] = ()
+) -> list[str]:
     """The names of the rules `password` breaks, in a stable order; empty when acceptable.
 
     `personal` holds words tied to the account (email local part, names) that are refused too.
@@ -70,8 +92,9 @@ def _fold(text: str) -> str:
 
 
 _LETTERS = re.compile(r"[^\w]+|_")
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
-                       "$": "s", "!": "i"})
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
 
 
 def _is_common(password: str) -> bool:

@@ -46,11 +46,17 @@ async def _issue_links(request: web.Request, email: str) -> None:
     async with request.app[PG].acquire() as conn:
         for person in await accounts.active_staff_by_email(conn, email):
             async with conn.transaction():
-                token = await accounts.create_reset_token(conn, person["school_id"],
-                                                          person["id"], minutes)
-                await audit.append(conn, school_id=person["school_id"],
-                                   action="password.reset_requested", subject_type="staff",
-                                   subject_id=person["id"], ip=client_ip(request))
+                token = await accounts.create_reset_token(
+                    conn, person["school_id"], person["id"], minutes
+                )
+                await audit.append(
+                    conn,
+                    school_id=person["school_id"],
+                    action="password.reset_requested",
+                    subject_type="staff",
+                    subject_id=person["id"],
+                    ip=client_ip(request),
+                )
             message = reset_email.build(settings, person["email"], token, minutes)
             staff_state.background(reset_email.send(settings, message))
 
@@ -59,24 +65,34 @@ async def post_reset(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     password = forms.text(await forms.json_object(request), "password", MAX_LENGTH * 4)
     async with request.app[PG].acquire() as conn:
-        target = (await accounts.reset_target(conn, token)
-                  if len(token) <= 100 and fields.storable(token) else None)
+        target = (
+            await accounts.reset_target(conn, token)
+            if len(token) <= 100 and fields.storable(token)
+            else None
+        )
         if target is None:
             raise NotFound(GONE)
         school = await accounts.school_access(conn, target["school_id"])
     personal = (target["email"].partition("@")[0], target["first_name"], target["last_name"])
     rules = broken_rules(password, school.policy, school.name, personal)
     if rules:
-        raise InvalidInput(f"The password breaks these rules: {', '.join(rules)}.",
-                           field="password", rules=rules)
+        raise InvalidInput(
+            f"The password breaks these rules: {', '.join(rules)}.", field="password", rules=rules
+        )
     stored = await asyncio.to_thread(hash_password, password)
     async with request.app[PG].acquire() as conn, conn.transaction():
         staff_id = await accounts.use_reset_token(conn, token)
         if staff_id is None:  # used by a concurrent request in the meantime
             raise NotFound(GONE)
         await accounts.set_password_hash(conn, target["school_id"], staff_id, stored)
-        await audit.append(conn, school_id=target["school_id"], actor_staff_id=staff_id,
-                           action="password.set", subject_type="staff", subject_id=staff_id,
-                           ip=client_ip(request))
+        await audit.append(
+            conn,
+            school_id=target["school_id"],
+            actor_staff_id=staff_id,
+            action="password.set",
+            subject_type="staff",
+            subject_id=staff_id,
+            ip=client_ip(request),
+        )
     await state.sessions(request).end_all(staff_id)
     return web.Response(status=204)

@@ -14,8 +14,12 @@ from services.ingest.staff.state import StaffConfig
 from shared.identity import ApiKeyCache
 
 
-def add_routes(app: web.Application, config: StaffConfig, pages: bool = True,
-               api_keys: ApiKeyCache | None = None) -> None:
+def add_routes(
+    app: web.Application,
+    config: StaffConfig,
+    pages: bool = True,
+    api_keys: ApiKeyCache | None = None,
+) -> None:
     """`config`: StaffConfig.from_settings(settings); `pages` adds the HTML pages (/login,
     /reset, /enrol, /elevate, /home) beside the API."""
     state.install(app, config, api_keys)

@@ -52,19 +52,38 @@ def _dump(s: Session) -> str:
 
 def _load(session_id: str, raw: bytes | str) -> Session:
     body = json.loads(raw)
-    return Session(id=session_id, **{**body, "school_id": uuid.UUID(body["school_id"]),
-                                     "staff_id": uuid.UUID(body["staff_id"])})
+    return Session(
+        id=session_id,
+        **{
+            **body,
+            "school_id": uuid.UUID(body["school_id"]),
+            "staff_id": uuid.UUID(body["staff_id"]),
+        },
+    )
 
 
 class SessionStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def create(self, school_id: uuid.UUID, staff_id: uuid.UUID, idle_seconds: int,
-                     elevated: bool = False, enrol_only: bool = False) -> Session:
-        session = Session(id=secrets.token_urlsafe(32), school_id=school_id, staff_id=staff_id,
-                          csrf_token=secrets.token_urlsafe(32), idle_seconds=idle_seconds,
-                          elevated=elevated, enrol_only=enrol_only, created=time.time())
+    async def create(
+        self,
+        school_id: uuid.UUID,
+        staff_id: uuid.UUID,
+        idle_seconds: int,
+        elevated: bool = False,
+        enrol_only: bool = False,
+    ) -> Session:
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            school_id=school_id,
+            staff_id=staff_id,
+            csrf_token=secrets.token_urlsafe(32),
+            idle_seconds=idle_seconds,
+            elevated=elevated,
+            enrol_only=enrol_only,
+            created=time.time(),
+        )
         await self._save(session)
         return session
 
@@ -108,8 +127,7 @@ class SessionStore:
 
 
 def set_cookie(response: web.StreamResponse, session: Session) -> None:
-    response.set_cookie(COOKIE, session.id, httponly=True, secure=True, samesite="Strict",
-                        path="/")
+    response.set_cookie(COOKIE, session.id, httponly=True, secure=True, samesite="Strict", path="/")
 
 
 def clear_cookie(response: web.StreamResponse) -> None:

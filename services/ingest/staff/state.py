@@ -33,8 +33,10 @@ class StaffConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StaffConfig:
-        return cls(secret_key=derive_key(settings.secret_key),
-                   session_idle_seconds=settings.session_idle_seconds)
+        return cls(
+            secret_key=derive_key(settings.secret_key),
+            session_idle_seconds=settings.session_idle_seconds,
+        )
 
 
 @dataclass(slots=True)
@@ -59,11 +61,11 @@ class StaffState:
 STAFF = web.AppKey("staff", StaffState)
 
 
-def install(app: web.Application, config: StaffConfig,
-            api_keys: ApiKeyCache | None = None) -> None:
+def install(app: web.Application, config: StaffConfig, api_keys: ApiKeyCache | None = None) -> None:
     """`api_keys`: share the app's own cache, so an API key is looked up once per app."""
-    app[STAFF] = StaffState(config=config, box=SecretBox(config.secret_key),
-                            api_keys=api_keys or ApiKeyCache())
+    app[STAFF] = StaffState(
+        config=config, box=SecretBox(config.secret_key), api_keys=api_keys or ApiKeyCache()
+    )
     app.cleanup_ctx.append(_background_tasks)
 
 

@@ -23,7 +23,7 @@ FORGET_SECONDS = 3600
 @dataclass(frozen=True, slots=True)
 class Limit:
     name: str
-    free: int            # failures allowed before any lock
+    free: int  # failures allowed before any lock
     base_seconds: float  # the first lock; doubles with each further failure
     cap_seconds: float
 
@@ -38,8 +38,9 @@ LIMITS = (
 def lock_seconds(limit: Limit, failures: int) -> float:
     if failures <= limit.free:
         return 0.0
-    return float(min(limit.base_seconds * 2 ** min(failures - limit.free - 1, 30),
-                     limit.cap_seconds))
+    return float(
+        min(limit.base_seconds * 2 ** min(failures - limit.free - 1, 30), limit.cap_seconds)
+    )
 
 
 def _subjects(email: str, ip: str) -> dict[str, str]:
@@ -54,8 +55,14 @@ class LoginThrottle:
 
     def _keys(self, email: str, ip: str) -> list[tuple[Limit, str, str]]:
         subjects = _subjects(email, ip)
-        return [(lim, f"{_PREFIX}fail:{lim.name}:{subjects[lim.name]}",
-                 f"{_PREFIX}lock:{lim.name}:{subjects[lim.name]}") for lim in self.limits]
+        return [
+            (
+                lim,
+                f"{_PREFIX}fail:{lim.name}:{subjects[lim.name]}",
+                f"{_PREFIX}lock:{lim.name}:{subjects[lim.name]}",
+            )
+            for lim in self.limits
+        ]
 
     async def retry_after(self, email: str, ip: str) -> int:
         """Seconds until this account may be tried from this address again (0: now)."""
@@ -75,6 +82,10 @@ class LoginThrottle:
 
     async def succeeded(self, email: str, ip: str) -> None:
         """A right password clears this account's counters (not the address's)."""
-        keys = [k for lim, counter, lock in self._keys(email, ip) if lim.name != "address"
-                for k in (counter, lock)]
+        keys = [
+            k
+            for lim, counter, lock in self._keys(email, ip)
+            if lim.name != "address"
+            for k in (counter, lock)
+        ]
         await self.redis.delete(*keys)

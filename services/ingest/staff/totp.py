@@ -33,8 +33,9 @@ _VERSION = b"\x01"
 def derive_key(secret_key: str) -> bytes:
     """Settings.secret_key (BEACON_SECRET_KEY, checked there: 32+ characters) stretched to a
     256-bit AES key."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"beacon totp secrets v1").derive(secret_key.encode())
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"beacon totp secrets v1"
+    ).derive(secret_key.encode())
 
 
 class SecretBox:
@@ -43,8 +44,11 @@ class SecretBox:
 
     def seal(self, secret: str, school_id: uuid.UUID, staff_id: uuid.UUID) -> bytes:
         nonce = os.urandom(12)
-        return _VERSION + nonce + self._aead.encrypt(nonce, secret.encode(),
-                                                     _bound(school_id, staff_id))
+        return (
+            _VERSION
+            + nonce
+            + self._aead.encrypt(nonce, secret.encode(), _bound(school_id, staff_id))
+        )
 
     def open(self, sealed: bytes, school_id: uuid.UUID, staff_id: uuid.UUID) -> str:
         if sealed[:1] != _VERSION:
@@ -63,14 +67,16 @@ def new_secret() -> str:
 
 def provisioning_uri(secret: str, account: str) -> str:
     return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
-        name=account, issuer_name=ISSUER)
+        name=account, issuer_name=ISSUER
+    )
 
 
 def qr_svg(uri: str) -> str:
     """A standalone SVG document (with its namespace, so it also works as an <img> source)."""
     out = io.BytesIO()
-    segno.make(uri, error="m").save(out, kind="svg", scale=4, xmldecl=False, nl=False,
-                                    title="Authenticator QR code")
+    segno.make(uri, error="m").save(
+        out, kind="svg", scale=4, xmldecl=False, nl=False, title="Authenticator QR code"
+    )
     return out.getvalue().decode()
 
 
@@ -101,28 +107,45 @@ class Enrolment:
     secret: str
 
 
-async def start_enrolment(conn: asyncpg.Connection, box: SecretBox, school_id: uuid.UUID,
-                          staff_id: uuid.UUID) -> Enrolment:
+async def start_enrolment(
+    conn: asyncpg.Connection, box: SecretBox, school_id: uuid.UUID, staff_id: uuid.UUID
+) -> Enrolment:
     """A new pending device; any earlier pending one is withdrawn."""
     await conn.execute(
         """UPDATE totp_devices SET removed_at = now()
-           WHERE staff_id = $1 AND confirmed_at IS NULL AND removed_at IS NULL""", staff_id)
+           WHERE staff_id = $1 AND confirmed_at IS NULL AND removed_at IS NULL""",
+        staff_id,
+    )
     secret = new_secret()
     device_id = await conn.fetchval(
         """INSERT INTO totp_devices (school_id, staff_id, secret) VALUES ($1, $2, $3)
-           RETURNING id""", school_id, staff_id, box.seal(secret, school_id, staff_id))
+           RETURNING id""",
+        school_id,
+        staff_id,
+        box.seal(secret, school_id, staff_id),
+    )
     return Enrolment(device_id, secret)
 
 
-async def confirm_enrolment(conn: asyncpg.Connection, box: SecretBox, school_id: uuid.UUID,
-                            staff_id: uuid.UUID, code: str, name: str,
-                            now: float | None = None) -> uuid.UUID | None:
+async def confirm_enrolment(
+    conn: asyncpg.Connection,
+    box: SecretBox,
+    school_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    code: str,
+    name: str,
+    now: float | None = None,
+) -> uuid.UUID | None:
     """Confirms the pending device when `code` is right; the code's step is used up."""
     row = await conn.fetchrow(
         """SELECT id, secret FROM totp_devices
            WHERE school_id = $1 AND staff_id = $2 AND confirmed_at IS NULL
              AND removed_at IS NULL AND created_at > now() - make_interval(secs => $3)
-           ORDER BY created_at DESC LIMIT 1""", school_id, staff_id, PENDING_SECONDS)
+           ORDER BY created_at DESC LIMIT 1""",
+        school_id,
+        staff_id,
+        PENDING_SECONDS,
+    )
     if row is None:
         return None
     step = matching_step(box.open(row["secret"], school_id, staff_id), code, now)
@@ -132,15 +155,27 @@ async def confirm_enrolment(conn: asyncpg.Connection, box: SecretBox, school_id:
         """UPDATE totp_devices SET confirmed_at = now(), name = $2, last_used_step = $3,
                   last_used_at = now()
            WHERE id = $1 AND confirmed_at IS NULL AND removed_at IS NULL RETURNING id""",
-        row["id"], name, step)
+        row["id"],
+        name,
+        step,
+    )
 
 
-async def use_code(conn: asyncpg.Connection, box: SecretBox, school_id: uuid.UUID,
-                   staff_id: uuid.UUID, code: str, now: float | None = None) -> uuid.UUID | None:
+async def use_code(
+    conn: asyncpg.Connection,
+    box: SecretBox,
+    school_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    code: str,
+    now: float | None = None,
+) -> uuid.UUID | None:
     """The device that accepted `code`, or None (wrong, expired, or already used)."""
     devices = await conn.fetch(
         """SELECT id, secret FROM totp_devices WHERE school_id = $1 AND staff_id = $2
-           AND confirmed_at IS NOT NULL AND removed_at IS NULL""", school_id, staff_id)
+           AND confirmed_at IS NOT NULL AND removed_at IS NULL""",
+        school_id,
+        staff_id,
+    )
     for device in devices:
         step = matching_step(box.open(device["secret"], school_id, staff_id), code, now)
         if step is None:
@@ -149,28 +184,43 @@ async def use_code(conn: asyncpg.Connection, box: SecretBox, school_id: uuid.UUI
             """UPDATE totp_devices SET last_used_step = $2, last_used_at = now()
                WHERE id = $1 AND removed_at IS NULL
                  AND (last_used_step IS NULL OR last_used_step < $2) RETURNING id""",
-            device["id"], step)
+            device["id"],
+            step,
+        )
         if used is not None:
             return used  # type: ignore[no-any-return]
     return None
 
 
 async def has_device(conn: asyncpg.Connection, staff_id: uuid.UUID) -> bool:
-    return bool(await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM totp_devices WHERE staff_id = $1
-           AND confirmed_at IS NOT NULL AND removed_at IS NULL)""", staff_id))
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM totp_devices WHERE staff_id = $1
+           AND confirmed_at IS NOT NULL AND removed_at IS NULL)""",
+            staff_id,
+        )
+    )
 
 
 async def list_devices(conn: asyncpg.Connection, staff_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(  # type: ignore[no-any-return]
         """SELECT id, name, confirmed_at, last_used_at FROM totp_devices
            WHERE staff_id = $1 AND confirmed_at IS NOT NULL AND removed_at IS NULL
-           ORDER BY confirmed_at""", staff_id)
+           ORDER BY confirmed_at""",
+        staff_id,
+    )
 
 
-async def remove_device(conn: asyncpg.Connection, school_id: uuid.UUID, staff_id: uuid.UUID,
-                        device_id: uuid.UUID) -> bool:
-    return await conn.fetchval(
-        """UPDATE totp_devices SET removed_at = now() WHERE id = $1 AND school_id = $2
+async def remove_device(
+    conn: asyncpg.Connection, school_id: uuid.UUID, staff_id: uuid.UUID, device_id: uuid.UUID
+) -> bool:
+    return (
+        await conn.fetchval(
+            """UPDATE totp_devices SET removed_at = now() WHERE id = $1 AND school_id = $2
            AND staff_id = $3 AND removed_at IS NULL RETURNING true""",
-        device_id, school_id, staff_id) is not None
+            device_id,
+            school_id,
+            staff_id,
+        )
+        is not None
+    )

@@ -205,7 +205,7 @@ def unsaturated(row: dict[str, Any]) -> bool:
 
 
 def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Saturation of each server, the ratio, and the goals of issue 2 item 10."""
+    """Saturation of each server, the ratio, and the goals it is held to."""
 
     def of(name: str) -> list[dict[str, Any]]:
         return [r for r in rows if r["target"] == name]

@@ -1,4 +1,4 @@
-"""The notifier alone against its floor, in one run (issue 3 item 8): bare aiosmtplib over 10
+"""The notifier alone against its floor, in one run: bare aiosmtplib over 10
 reused connections vs the delivery engine draining N queued alerts from PostgreSQL, both into
 the same kind of counting SMTP sink (bench/smtp_counter.py, its own process).
 
@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from bench.report import git_commit, print_table, write_json  # noqa: E402
 from bench.stack import beacon_database, beacon_env, script  # noqa: E402
+from services.notifier.engine import build_engine, engine_pool  # noqa: E402
 from services.notifier.message import AlertMail, Composer  # noqa: E402
-from services.notifier.sender import build_engine, engine_pool  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from tests.notifier.fixtures import bulk_alerts, seed_school  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402

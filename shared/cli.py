@@ -87,11 +87,11 @@ def _service(args: argparse.Namespace) -> int:
         return 0 if asyncio.run(check(settings)) else 1
     configure_logging(settings.log_level, service=args.name)
     if args.name == "ingest":
-        from services.ingest.app import run
+        from services.ingest.main import run
     elif args.name == "worker":
         from services.worker.main import run
     else:
-        from services.notifier.app import run
+        from services.notifier.main import run
     run(settings)
     return 0
 
@@ -122,19 +122,19 @@ def _admin(task: AdminTask) -> Callable[[argparse.Namespace], int]:
 
 
 async def _create_school(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, str]:
-    from services.ingest.schools import create_school
+    from services.ingest.records.schools import create_school
 
     return {"id": str(await create_school(conn, args.name))}
 
 
 async def _issue_key(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, str]:
-    from shared.identity import create_api_key
+    from shared.auth.api_keys import create_api_key
 
     return {"key": await create_api_key(conn, args.school_id, args.name)}
 
 
 async def _import_roster(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, int]:
-    from services.ingest.roster import import_roster, parse_roster
+    from services.ingest.records.roster import import_roster, parse_roster
 
     roster = parse_roster(json.loads(args.file.read_text()))
     return await import_roster(conn, args.school_id, roster)

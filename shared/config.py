@@ -39,6 +39,10 @@ class Settings:
     # times the pool: enough to keep every connection busy, few enough that a request admitted
     # never queues long for one (bench/ingest.py: 128 gave p99s of 0.4-0.9 s past saturation).
     ingest_max_in_flight: int = 32
+    # The staff lane (pages, sign-in, session calls) has its own budget and pool, so a burst
+    # from the MIS cannot lock staff out, nor a crowd of staff the MIS.
+    ingest_staff_max_in_flight: int = 16
+    ingest_staff_db_pool_size: int = 3
     # Seconds: when even the shortest wait for a database connection in 100 ms exceeds this,
     # ingest admits only as many requests as it has connections (CoDel's test); 0 disables.
     ingest_queue_delay_target: float = 0.05
@@ -82,6 +86,8 @@ class Settings:
             ingest_port=r.port("INGEST_PORT", 8080),
             notifier_port=r.port("NOTIFIER_PORT", 8081),
             ingest_max_in_flight=r.number("INGEST_MAX_IN_FLIGHT", int, 32, minimum=1),
+            ingest_staff_max_in_flight=r.number("INGEST_STAFF_MAX_IN_FLIGHT", int, 16, minimum=1),
+            ingest_staff_db_pool_size=r.number("INGEST_STAFF_DB_POOL_SIZE", int, 3, minimum=1),
             ingest_queue_delay_target=r.number("INGEST_QUEUE_DELAY_TARGET", float, 0.05, minimum=0),
             db_acquire_timeout=r.number("DB_ACQUIRE_TIMEOUT", float, 0.5, minimum=0.01),
             db_pool_size=r.number("DB_POOL_SIZE", int, 10, minimum=1),

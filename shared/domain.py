@@ -1,4 +1,4 @@
-"""Domain vocabulary shared by every service: roles, category slugs, alert states."""
+"""Domain vocabulary shared by every service: roles, event kinds, category slugs."""
 
 from __future__ import annotations
 
@@ -28,14 +28,6 @@ class EventKind(StrEnum):
     INCIDENT = "incident"
     ACTION = "action"
     ESCALATION = "escalation"
-
-
-class AlertState(StrEnum):
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    RETRYING = "retrying"
-    FAILED = "failed"
 
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")

@@ -18,6 +18,13 @@ SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", asyncpg.Pool)
 REDIS = web.AppKey("redis", ArqRedis)
 METRICS = web.AppKey("metrics", prometheus_client.CollectorRegistry)
+# The pool a request's lane uses (ingest keeps one for the machine API, one for staff);
+# absent, the app's own PG.
+REQUEST_PG = web.RequestKey("pg", asyncpg.Pool)
+
+
+def request_pool(request: web.Request) -> asyncpg.Pool:
+    return request.get(REQUEST_PG) or request.app[PG]
 
 
 def base_app(settings: Settings, client_max_size: int | None = None) -> web.Application:

@@ -5,7 +5,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from services.ingest.schools import create_school
+from services.ingest.records.schools import create_school
 from shared import database
 from shared.domain import DEFAULT_CATEGORIES, category_slug
 

@@ -25,6 +25,7 @@ SCRAPE_TIMEOUT = 1.0
 @dataclass(frozen=True, slots=True)
 class IngestMetrics:
     in_flight: Gauge
+    staff_in_flight: Gauge
     requests: Counter
     shed: Counter
     seconds: Histogram
@@ -36,6 +37,11 @@ class IngestMetrics:
         return cls(
             in_flight=Gauge(
                 "beacon_ingest_in_flight", "API requests being served now", registry=registry
+            ),
+            staff_in_flight=Gauge(
+                "beacon_ingest_staff_in_flight",
+                "Staff requests (pages, sign-in, session calls) being served now",
+                registry=registry,
             ),
             requests=Counter(
                 "beacon_ingest_requests",

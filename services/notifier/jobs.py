@@ -16,7 +16,7 @@ from arq import Worker
 from arq.worker import func
 from redis.exceptions import RedisError
 
-from services.notifier.sender import Engine
+from services.notifier.engine import Engine
 from shared import queue
 from shared.config import Settings
 

@@ -17,7 +17,9 @@ SCRAPE_TIMEOUT = 1.0
 class NotifierMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.sent = Counter(
-            "beacon_emails_sent", "Alert emails accepted by the relay (250)", registry=registry
+            "beacon_emails_sent",
+            "Alert emails accepted by the mail server (250)",
+            registry=registry,
         )
         self.failed = Counter(
             "beacon_emails_failed",
@@ -27,7 +29,7 @@ class NotifierMetrics:
         )
         self.send_seconds = Histogram(
             "beacon_email_send_seconds",
-            "Time to hand one email to the relay",
+            "Time to hand one email to the mail server",
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )

@@ -1,6 +1,6 @@
 """Group commit of `sent`, off the sending path.
 
-After the relay's 250 a lane hands the alert id here and takes its next alert at once: waiting
+After the mail server's 250 a lane hands the alert id here and takes its next alert at once: waiting
 for the commit kept a lane (and, with fewer lanes, a connection) idle for the linger plus a
 round trip per email. A commit waits up to `linger` seconds for more 250s to share it (one
 commit per email would cost PostgreSQL a WAL flush each) and starts at once when `group` are

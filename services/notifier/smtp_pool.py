@@ -1,8 +1,8 @@
-"""A bounded pool of reused SMTP connections to the relay, and the sorting of failures.
+"""A bounded pool of reused SMTP connections to the mail server, and the sorting of failures.
 
 Reusing connections roughly doubles throughput (STACK-FACTS: ~900 emails/s over 10 reused
-connections vs ~480/s one connection per email), and the bound protects the relay: Alertmanager
-opens one connection per group without limit and has crashed sinks that way.
+connections vs ~480/s one connection per email), and the bound protects the mail server:
+Alertmanager opens one connection per group without limit and has crashed sinks that way.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import aiosmtplib
 
 
 class SendFailure(Exception):
-    """The relay did not take the message. `permanent`: retrying cannot help (5xx)."""
+    """The mail server did not take the message. `permanent`: retrying cannot help (5xx)."""
 
     def __init__(self, reason: str, permanent: bool) -> None:
         super().__init__(reason)
@@ -23,7 +23,7 @@ class SendFailure(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class RelaySettings:
+class MailServer:
     host: str
     port: int
     timeout: float
@@ -35,24 +35,26 @@ class RelaySettings:
 class SmtpPool:
     """At most `size` connections, opened lazily, reused while healthy, dropped when broken."""
 
-    def __init__(self, relay: RelaySettings, size: int) -> None:
-        self.relay = relay
+    def __init__(self, server: MailServer, size: int) -> None:
+        self.server = server
         self._slots = asyncio.Semaphore(size)
         self._idle: list[aiosmtplib.SMTP] = []
 
     async def send(self, sender: str, recipient: str, data: bytes) -> None:
-        """Hand one message to the relay; returns after its 250, raises SendFailure."""
+        """Hand one message to the mail server; returns after its 250, raises SendFailure."""
         async with self._slots:
             reused = bool(self._idle)
             client = self._idle.pop() if reused else await self._open()
             try:
                 await client.sendmail(sender, [recipient], data)
             except aiosmtplib.SMTPServerDisconnected:
-                # An idle connection the relay closed: no reply was given, so nothing was
+                # An idle connection the mail server closed: no reply was given, so nothing was
                 # accepted. Try once on a fresh connection before calling it a failure.
                 await _close(client)
                 if not reused:
-                    raise SendFailure("relay closed the connection", permanent=False) from None
+                    raise SendFailure(
+                        "mail server closed the connection", permanent=False
+                    ) from None
                 client = await self._open()
                 await self._send_on(client, sender, recipient, data)
             except BaseException as e:
@@ -82,7 +84,7 @@ class SmtpPool:
             await _close(client)
 
     async def _open(self) -> aiosmtplib.SMTP:
-        r = self.relay
+        r = self.server
         client = aiosmtplib.SMTP(
             hostname=r.host,
             port=r.port,
@@ -110,7 +112,7 @@ async def _close(client: aiosmtplib.SMTP) -> None:
             client.close()
 
 
-_RELAY_TROUBLE = (
+_SERVER_TROUBLE = (
     aiosmtplib.SMTPConnectError,
     aiosmtplib.SMTPHeloError,
     aiosmtplib.SMTPAuthenticationError,
@@ -125,7 +127,7 @@ def _sorted(error: BaseException) -> BaseException:
         codes = [(r.code, r.message) for r in error.recipients]
         code, message = codes[0] if codes else (450, str(error))
         return SendFailure(f"{code} {message}", permanent=code >= 500)
-    if isinstance(error, _RELAY_TROUBLE):  # the relay or our login, not this message
+    if isinstance(error, _SERVER_TROUBLE):  # the mail server or our login, not this message
         return SendFailure(f"{type(error).__name__}: {error}", permanent=False)
     if isinstance(error, aiosmtplib.SMTPResponseException):
         return SendFailure(f"{error.code} {error.message}", permanent=error.code >= 500)

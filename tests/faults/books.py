@@ -1,9 +1,9 @@
 """Checking the books after a fault: what the client was told, what PostgreSQL holds, what the
-SMTP relay accepted.
+mail server accepted.
 
 - acknowledged (201, or 200 replayed) incidents == stored incidents, key by key, same id;
 - each stored incident's alerts go to exactly the staff the default rules name;
-- every alert row delivered (a Message-ID at the relay), none failed, none unknown;
+- every alert row delivered (a Message-ID at the mail_server), none failed, none unknown;
 - duplicates (a Message-ID accepted twice) listed, each to be explained by a kill of the
   notifier while that alert was leased, or by a `sent` commit the notifier logged as failed.
 """
@@ -23,7 +23,7 @@ import asyncpg
 from tests.faults.client import Outcome
 from tests.faults.pipeline import Kill
 
-# (time.time() accepted, alert id) per message the relay took.
+# (time.time() accepted, alert id) per message the mail server took.
 Deliveries = list[tuple[float, str]]
 
 _STATE = """
@@ -200,7 +200,7 @@ def _explain_duplicates(
     books: Books, kills: list[Kill], unrecorded: set[str], deliveries: Deliveries
 ) -> None:
     """A duplicate is explained by a notifier kill that found the alert leased *after* the
-    relay had already accepted it once (its 250 came back, its commit never happened), or by
+    mail server had already accepted it once (its 250 came back, its commit never happened), or by
     a `sent` commit the notifier logged as failed."""
     first = {}
     for at, alert_id in sorted(deliveries):

@@ -1,4 +1,4 @@
-"""Fixtures for the fault suite: the scale (ci or full), a relay that can fail, the service
+"""Fixtures for the fault suite: the scale (ci or full), a mail server that can fail, the service
 environment pointed at it, and the session's report (printed at the end, written as JSON)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from tests.faults import scale as scales
 from tests.faults.report import FaultReport
-from tests.faults.sink import FaultyRelay
+from tests.faults.sink import FaultyMailServer
 
 REPORT = pytest.StashKey[FaultReport]()
 
@@ -28,15 +28,15 @@ def fault_report(pytestconfig: pytest.Config, scale: scales.Scale) -> Iterator[F
 
 
 @pytest.fixture
-def relay() -> Iterator[FaultyRelay]:
-    sink = FaultyRelay().start()
+def mail_server() -> Iterator[FaultyMailServer]:
+    sink = FaultyMailServer().start()
     yield sink
     sink.stop()
 
 
 @pytest.fixture
-def fault_env(env: dict[str, str], relay: FaultyRelay) -> dict[str, str]:
-    return {**env, "SMTP_PORT": str(relay.port)}
+def fault_env(env: dict[str, str], mail_server: FaultyMailServer) -> dict[str, str]:
+    return {**env, "SMTP_PORT": str(mail_server.port)}
 
 
 def pytest_terminal_summary(

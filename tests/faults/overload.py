@@ -1,5 +1,5 @@
 """Measuring an overload run: answer times as the client saw them, how deep the alert backlog
-got, and how long after POST each alert reached the relay, urgent (restricted) vs routine."""
+got, and how long after POST each alert reached the mail_server, urgent (restricted) vs routine."""
 
 from __future__ import annotations
 

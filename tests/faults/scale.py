@@ -1,6 +1,6 @@
 """How long and how hard the fault suite runs: BEACON_FAULT_SCALE=ci (default: every fault,
-short, for CI) or full (the issue's durations: Redis away 20 s, SMTP relay down 30 s, a 30 s
-overload). BEACON_OVERLOAD_RATE overrides the overload's incidents/s."""
+short, for CI) or full (the durations the reliability goals name: Redis away 20 s, mail
+server down 30 s, a 30 s overload). BEACON_OVERLOAD_RATE overrides the overload's incidents/s."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Scale:
     notifier_kills: int
     ingest_kills: int
     redis_outage: float  # seconds Redis is away (then back, empty)
-    smtp_down: float  # seconds the relay refuses connections
+    smtp_down: float  # seconds the mail server refuses connections
     smtp_refusing: float  # then seconds it answers 421/451
     pg_outage: float  # seconds PostgreSQL is stopped, each time
     pg_restarts: int  # first a clean (fast) stop, then crash-like (immediate) ones

@@ -14,7 +14,7 @@ from bench.load import open_loop
 from tests.faults.books import Books, read_books, wait_settled
 from tests.faults.client import Reporter, attempt_figures
 from tests.faults.pipeline import Pipeline, http_client
-from tests.faults.sink import FaultyRelay
+from tests.faults.sink import FaultyMailServer
 
 Fault = Callable[[Pipeline], Awaitable[None]]
 
@@ -42,7 +42,7 @@ class Outcome:
 
 async def run(
     pipeline: Pipeline,
-    relay: FaultyRelay,
+    mail_server: FaultyMailServer,
     rate: float,
     seconds: float,
     fault: Fault,
@@ -60,7 +60,7 @@ async def run(
         finally:
             load.cancel()
     waited, settled = await wait_settled(pipeline.database_url, [school_id], settle_timeout)
-    deliveries = [(a.at, a.alert_id or a.message_id) for a in relay.accepted]
+    deliveries = [(a.at, a.alert_id or a.message_id) for a in mail_server.accepted]
     books = await read_books(
         pipeline.database_url,
         [school_id],

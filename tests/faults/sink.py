@@ -1,4 +1,4 @@
-"""An SMTP relay (aiosmtpd, in a thread of the test process) that a fault test can take down,
+"""An mail server (aiosmtpd, in a thread of the test process) that a fault test can take down,
 make refuse with 421/451, and bring back, and that records when each Message-ID was accepted.
 
 Every start builds a new aiosmtpd Controller on the same port: a stopped Controller has closed
@@ -37,7 +37,7 @@ class Accepted:
 
 
 @dataclass
-class RelayHandler:
+class MailServerHandler:
     accepted: list[Accepted] = field(default_factory=list)
     refusing: bool = False
     refused: int = 0
@@ -59,10 +59,10 @@ class RelayHandler:
         return "250 OK"
 
 
-class FaultyRelay:
+class FaultyMailServer:
     def __init__(self) -> None:
         self.port = free_port()
-        self.handler = RelayHandler()
+        self.handler = MailServerHandler()
         self._controller: Controller | None = None
 
     @property
@@ -70,7 +70,7 @@ class FaultyRelay:
         with self.handler.lock:
             return list(self.handler.accepted)
 
-    def start(self) -> FaultyRelay:
+    def start(self) -> FaultyMailServer:
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self

@@ -19,11 +19,14 @@ from tests.faults.holding_proxy import HoldingProxy
 from tests.faults.pipeline import Pipeline, http_client, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
-from tests.faults.sink import FaultyRelay
+from tests.faults.sink import FaultyMailServer
 
 
 async def test_ingest_sigkilled_under_load(
-    fault_env: dict[str, str], relay: FaultyRelay, scale: Scale, fault_report: FaultReport
+    fault_env: dict[str, str],
+    mail_server: FaultyMailServer,
+    scale: Scale,
+    fault_report: FaultReport,
 ) -> None:
     async def kill_and_restart(pipeline: Pipeline) -> None:
         for _ in range(scale.ingest_kills):
@@ -35,7 +38,7 @@ async def test_ingest_sigkilled_under_load(
     async with running(fault_env) as pipeline:
         # A busier client, so kills find requests in flight.
         outcome = await scenario.run(
-            pipeline, relay, scale.rate * 5, seconds, kill_and_restart, scale.drain_timeout
+            pipeline, mail_server, scale.rate * 5, seconds, kill_and_restart, scale.drain_timeout
         )
     replayed = sum(1 for o in outcome.reporter.outcomes.values() if o.status == 200)
     fault_report.add(
@@ -51,7 +54,7 @@ async def test_ingest_sigkilled_under_load(
 
 
 async def test_kill_while_the_insert_waits(
-    fault_env: dict[str, str], relay: FaultyRelay, fault_report: FaultReport
+    fault_env: dict[str, str], mail_server: FaultyMailServer, fault_report: FaultReport
 ) -> None:
     """Deterministic, before commit: requests are held inside their INSERT (a table lock the
     test owns), ingest is SIGKILLed, the lock released. Whatever PostgreSQL does with the dead
@@ -84,7 +87,7 @@ async def test_kill_while_the_insert_waits(
 
 
 async def test_kill_after_commit_before_the_answer(
-    fault_env: dict[str, str], relay: FaultyRelay, fault_report: FaultReport
+    fault_env: dict[str, str], mail_server: FaultyMailServer, fault_report: FaultReport
 ) -> None:
     """Deterministic, after commit: ingest stores the incidents and answers, a proxy swallows
     the answers, ingest is SIGKILLed. Each retry with the same key must replay (200) the

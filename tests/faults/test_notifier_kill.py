@@ -16,11 +16,14 @@ from tests.faults import scenario
 from tests.faults.pipeline import Pipeline, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
-from tests.faults.sink import FaultyRelay
+from tests.faults.sink import FaultyMailServer
 
 
 async def test_notifier_sigkilled_mid_batch(
-    fault_env: dict[str, str], relay: FaultyRelay, scale: Scale, fault_report: FaultReport
+    fault_env: dict[str, str],
+    mail_server: FaultyMailServer,
+    scale: Scale,
+    fault_report: FaultReport,
 ) -> None:
     async def kill_mid_batch(pipeline: Pipeline) -> None:
         for _ in range(scale.notifier_kills):
@@ -34,7 +37,7 @@ async def test_notifier_sigkilled_mid_batch(
     seconds = scale.settle * 2 + scale.notifier_kills * scale.kill_every
     async with running(fault_env) as pipeline:
         outcome = await scenario.run(
-            pipeline, relay, scale.rate, seconds, kill_mid_batch, scale.drain_timeout
+            pipeline, mail_server, scale.rate, seconds, kill_mid_batch, scale.drain_timeout
         )
     leased = [len(k.leased) for k in pipeline.kills]
     fault_report.add(

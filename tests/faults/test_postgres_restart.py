@@ -15,7 +15,7 @@ from tests.faults import scenario
 from tests.faults.pipeline import Pipeline, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
-from tests.faults.sink import FaultyRelay
+from tests.faults.sink import FaultyMailServer
 from tests.support.databases import create_database
 from tests.support.postgres_server import PostgresServer
 
@@ -29,7 +29,7 @@ async def own_postgres() -> AsyncIterator[PostgresServer]:
 
 async def test_postgres_restart(
     fault_env: dict[str, str],
-    relay: FaultyRelay,
+    mail_server: FaultyMailServer,
     own_postgres: PostgresServer,
     scale: Scale,
     fault_report: FaultReport,
@@ -45,7 +45,7 @@ async def test_postgres_restart(
     seconds = scale.settle * (scale.pg_restarts + 1) + scale.pg_outage * scale.pg_restarts
     async with running(env) as pipeline:
         outcome = await scenario.run(
-            pipeline, relay, scale.rate, seconds, restart, scale.drain_timeout
+            pipeline, mail_server, scale.rate, seconds, restart, scale.drain_timeout
         )
     shed = [a for a in outcome.reporter.attempts if a.status == 503]
     fault_report.add(

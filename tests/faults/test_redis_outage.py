@@ -14,7 +14,7 @@ from tests.faults import scenario
 from tests.faults.pipeline import Pipeline, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
-from tests.faults.sink import FaultyRelay
+from tests.faults.sink import FaultyMailServer
 from tests.support.redis_server import RedisServer
 
 
@@ -27,7 +27,7 @@ def own_redis() -> Iterator[RedisServer]:
 
 async def test_redis_away_then_back_empty(
     fault_env: dict[str, str],
-    relay: FaultyRelay,
+    mail_server: FaultyMailServer,
     own_redis: RedisServer,
     scale: Scale,
     fault_report: FaultReport,
@@ -42,7 +42,7 @@ async def test_redis_away_then_back_empty(
     seconds = scale.settle * 2 + scale.redis_outage
     async with running(env) as pipeline:
         outcome = await scenario.run(
-            pipeline, relay, scale.rate, seconds, outage, scale.drain_timeout
+            pipeline, mail_server, scale.rate, seconds, outage, scale.drain_timeout
         )
         alive = {
             name: s.proc.poll() is None

@@ -1,6 +1,6 @@
-"""The SMTP relay down (30 s in full mode: connections refused), then up but answering 421 and
+"""The mail server down (30 s in full mode: connections refused), then up but answering 421 and
 451 to every message for a while, then back. Alerts go `retrying` with jittered exponential
-backoff and are all delivered once the relay takes mail again: none failed, none twice."""
+backoff and are all delivered once the mail server takes mail again: none failed, none twice."""
 
 from __future__ import annotations
 
@@ -10,31 +10,34 @@ from tests.faults import scenario
 from tests.faults.pipeline import Pipeline, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
-from tests.faults.sink import FaultyRelay
+from tests.faults.sink import FaultyMailServer
 
 
-async def test_smtp_relay_down_then_refusing_then_back(
-    fault_env: dict[str, str], relay: FaultyRelay, scale: Scale, fault_report: FaultReport
+async def test_mail_server_down_then_refusing_then_back(
+    fault_env: dict[str, str],
+    mail_server: FaultyMailServer,
+    scale: Scale,
+    fault_report: FaultReport,
 ) -> None:
     async def outage(pipeline: Pipeline) -> None:
         await asyncio.sleep(scale.settle)
-        await asyncio.to_thread(relay.stop)
+        await asyncio.to_thread(mail_server.stop)
         await asyncio.sleep(scale.smtp_down)
-        relay.refuse(True)
-        await asyncio.to_thread(relay.start)
+        mail_server.refuse(True)
+        await asyncio.to_thread(mail_server.start)
         await asyncio.sleep(scale.smtp_refusing)
-        relay.refuse(False)
+        mail_server.refuse(False)
 
     seconds = scale.settle * 2 + scale.smtp_down + scale.smtp_refusing
     async with running(fault_env) as pipeline:
         outcome = await scenario.run(
-            pipeline, relay, scale.rate, seconds, outage, scale.drain_timeout
+            pipeline, mail_server, scale.rate, seconds, outage, scale.drain_timeout
         )
         retried = pipeline.count_log("notifier", "alert_retrying")
     fault_report.add(
         "smtp_down_then_4xx",
         outcome.row,
-        refused_4xx=relay.handler.refused,
+        refused_4xx=mail_server.handler.refused,
         retries_logged=retried,
         client=outcome.client,
         books=outcome.books.figures(),
@@ -42,4 +45,4 @@ async def test_smtp_relay_down_then_refusing_then_back(
     assert not outcome.problems(), outcome.problems()
     assert outcome.client["statuses"] == {"201": outcome.client["requests"]}, outcome.client
     assert outcome.books.duplicates == {}
-    assert relay.handler.refused > 0 and retried > 0, "the fault never reached the notifier"
+    assert mail_server.handler.refused > 0 and retried > 0, "the fault never reached the notifier"

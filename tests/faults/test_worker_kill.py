@@ -11,11 +11,14 @@ from tests.faults import scenario
 from tests.faults.pipeline import Pipeline, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
-from tests.faults.sink import FaultyRelay
+from tests.faults.sink import FaultyMailServer
 
 
 async def test_worker_sigkilled_every_few_seconds(
-    fault_env: dict[str, str], relay: FaultyRelay, scale: Scale, fault_report: FaultReport
+    fault_env: dict[str, str],
+    mail_server: FaultyMailServer,
+    scale: Scale,
+    fault_report: FaultReport,
 ) -> None:
     async def kill_repeatedly(pipeline: Pipeline) -> None:
         for _ in range(scale.worker_kills):
@@ -26,7 +29,7 @@ async def test_worker_sigkilled_every_few_seconds(
     seconds = scale.settle * 2 + scale.worker_kills * scale.kill_every
     async with running(fault_env) as pipeline:
         outcome = await scenario.run(
-            pipeline, relay, scale.rate, seconds, kill_repeatedly, scale.drain_timeout
+            pipeline, mail_server, scale.rate, seconds, kill_repeatedly, scale.drain_timeout
         )
     fault_report.add(
         "worker_sigkill",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.ingest.app import create_app
+from services.ingest.main import create_app
 from shared.config import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.support.roster import roster

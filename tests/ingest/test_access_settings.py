@@ -5,7 +5,7 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.ingest.app import create_app
+from services.ingest.main import create_app
 from shared import audit
 from tests.conftest import ADMIN_TOKEN
 from tests.staff.school import make_school

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from services.ingest.backpressure import QueueDelay
-from services.ingest.context import INGEST
+from services.ingest.door import DOOR, QueueDelay
 from tests.ingest.conftest import incident, new_school
 
 DEADLINE = 10.0  # a safety net against a hang, never a timing assertion
@@ -124,7 +123,7 @@ async def test_past_max_in_flight_the_refusal_comes_before_the_body(start_app):
 async def test_a_standing_queue_admits_only_as_many_as_the_pool_has_connections(start_app, pg):
     async with start_app(db_pool_size=1, ingest_max_in_flight=32) as client:
         school = await new_school(client)
-        delay = client.server.app[INGEST].queue_delay
+        delay = client.server.app[DOOR].api.delay
         clock = ManualClock(time.monotonic() + 1)
         delay.clock = clock
         delay.observe(1.0)  # closes the window the school's setup measured

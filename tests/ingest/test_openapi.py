@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from services.ingest import openapi
-from services.ingest.staff import openapi as staff_openapi
+from services.ingest.api import openapi
+from services.ingest.api import openapi_staff as staff_openapi
 
 # Static assets of the staff pages: files, not an API.
 NOT_API = ("/static/",)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import pytest
 
-from services.notifier.sender import Engine, build_engine
+from services.notifier.engine import Engine, build_engine
 from shared.config import Settings
 from tests.notifier.fixtures import School, seed_school
 

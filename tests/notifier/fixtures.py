@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from services.ingest.schools import create_school
-from shared.identity import create_api_key
+from services.ingest.records.schools import create_school
+from shared.auth.api_keys import create_api_key
 from tests.support import roster
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from services.notifier import claims
-from services.notifier.sender import Engine
+from services.notifier.engine import Engine
 from tests.notifier.fixtures import School, bulk_alerts, seed_school
 from tests.support.smtp_sink import SmtpSink
 

@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 
 import asyncpg
 
-from services.notifier.sender import Engine
+from services.notifier.engine import Engine
 from tests.notifier.fixtures import (
     School,
     add_action,

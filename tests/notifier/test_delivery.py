@@ -11,8 +11,8 @@ from email import message_from_bytes, policy
 import asyncpg
 import pytest
 
+from services.notifier.engine import Engine
 from services.notifier.jobs import build_worker, close_worker
-from services.notifier.sender import Engine
 from shared import queue
 from shared.config import Settings
 from tests.notifier.fixtures import (

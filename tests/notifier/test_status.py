@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.notifier.app import create_app
+from services.notifier.main import create_app
 from shared.config import Settings
 from shared.web import PG
 from tests.notifier.fixtures import School, add_alerts, add_event, add_incident, seed_school

@@ -18,11 +18,11 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.ingest.app import create_app as create_ingest
-from services.ingest.staff import accounts
-from services.ingest.staff.passwords import hash_password
-from services.notifier.app import create_app as create_notifier
+from services.ingest.main import create_app as create_ingest
+from services.notifier.main import create_app as create_notifier
 from services.worker.main import build_worker, close_worker
+from shared.auth import accounts
+from shared.auth.passwords import hash_password
 from shared.config import Settings
 from tests.ingest.conftest import incident, new_school
 from tests.staff.client import Browser, wait_for

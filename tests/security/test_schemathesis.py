@@ -25,10 +25,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from services.ingest.app import create_app
-from services.ingest.staff import accounts
-from services.ingest.staff.passwords import hash_password
-from services.ingest.staff.sessions import COOKIE, CSRF_HEADER
+from services.ingest.main import create_app
+from shared.auth import accounts
+from shared.auth.passwords import hash_password
+from shared.auth.sessions import COOKIE, CSRF_HEADER
 from shared.config import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.ingest.conftest import incident

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.ingest.app import create_app
-from services.ingest.staff.sessions import COOKIE
+from services.ingest.main import create_app
+from shared.auth.sessions import COOKIE
 from shared.config import Settings
 
 

@@ -1,7 +1,7 @@
 """A sample school for staff-access tests, written straight into PostgreSQL.
 
 Uses tests.support.roster's people; plain SQL so these tests do not depend on the roster import
-(the lead may switch this to services.ingest.roster.import_roster)."""
+(the lead may switch this to services.ingest.records.roster.import_roster)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.ingest.schools import create_school
+from services.ingest.records.schools import create_school
 from tests.support.roster import roster
 
 

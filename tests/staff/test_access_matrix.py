@@ -1,6 +1,6 @@
 """Need-to-know as a matrix: role x elevated x restricted x taught x alerted x school.
 
-The oracle below is the issue's wording, written as plainly as possible; the hand-picked rows
+The oracle below is DOMAIN.md's wording, written as plainly as possible; the hand-picked rows
 after it pin the cases that matter most, so a wrong oracle cannot hide a wrong policy."""
 
 import itertools

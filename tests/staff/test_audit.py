@@ -6,7 +6,7 @@ import uuid
 import asyncpg
 import pytest
 
-from services.ingest.schools import create_school
+from services.ingest.records.schools import create_school
 from shared import audit
 
 

@@ -9,9 +9,9 @@ import shutil
 import pytest
 from aiohttp import web
 
-from services.ingest.app import create_app
-from services.ingest.staff import accounts, totp
-from services.ingest.staff.passwords import hash_password
+from services.ingest.main import create_app
+from shared.auth import accounts, totp
+from shared.auth.passwords import hash_password
 from tests.staff.school import make_school
 from tests.support.ports import free_port
 

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from services.ingest.staff import accounts, totp
-from services.ingest.staff.passwords import hash_password
-from shared.identity import create_api_key
+from shared.auth import accounts, totp
+from shared.auth.api_keys import create_api_key
+from shared.auth.passwords import hash_password
 from tests.staff.client import Browser, staff_app
 from tests.staff.school import add_action, add_incident, make_school
 

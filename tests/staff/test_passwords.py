@@ -3,7 +3,7 @@
 import pytest
 from argon2 import PasswordHasher
 
-from services.ingest.staff.passwords import (
+from shared.auth.passwords import (
     MAX_LENGTH,
     Policy,
     broken_rules,

@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from services.ingest.staff import accounts
-from services.ingest.staff.passwords import hash_password
+from shared.auth import accounts
+from shared.auth.passwords import hash_password
 from tests.ingest.conftest import incident, new_school
 from tests.staff.client import Browser, staff_app
 from tests.support.redis_server import RedisServer

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from services.ingest.staff import accounts, sessions
-from services.ingest.staff.passwords import hash_password
+from shared.auth import accounts, sessions
+from shared.auth.passwords import hash_password
 from shared.web import REDIS
 from tests.staff.client import Browser, staff_app, wait_for
 from tests.staff.school import make_school

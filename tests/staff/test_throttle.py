@@ -3,7 +3,7 @@
 import pytest
 from arq.connections import RedisSettings, create_pool
 
-from services.ingest.staff.throttle import LIMITS, Limit, LoginThrottle, lock_seconds
+from shared.auth.throttle import LIMITS, Limit, LoginThrottle, lock_seconds
 from tests.staff.client import wait_for
 
 

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from services.ingest.staff import totp
-from services.ingest.staff.state import StaffConfig
+from shared.auth import totp
+from shared.auth.state import AuthConfig
 from shared.config import ConfigError, Settings
 from tests.staff.school import make_school
 
@@ -26,7 +26,7 @@ def test_secret_key_is_required_and_long(env):
     with pytest.raises(ConfigError, match="BEACON_SECRET_KEY.*32"):
         Settings.from_env({**env, "BEACON_SECRET_KEY": "x" * 31})
     settings = Settings.from_env({**env, "BEACON_SECRET_KEY": KEY})
-    assert StaffConfig.from_settings(settings).secret_key == totp.derive_key(KEY)
+    assert AuthConfig.from_settings(settings).secret_key == totp.derive_key(KEY)
     assert len(totp.derive_key(KEY)) == 32 and totp.derive_key(KEY) != totp.derive_key("z" * 40)
 
 
@@ -41,7 +41,7 @@ def test_session_idle_seconds_from_settings(env, raw, ok):
             Settings.from_env(given)
     else:
         settings = Settings.from_env(given)
-        assert StaffConfig.from_settings(settings).session_idle_seconds == ok
+        assert AuthConfig.from_settings(settings).session_idle_seconds == ok
 
 
 def test_sealed_secret_is_bound_to_its_owner(box):

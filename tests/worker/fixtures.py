@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from services.ingest.roster import import_roster, parse_roster
-from services.ingest.schools import create_school
+from services.ingest.records.roster import import_roster, parse_roster
+from services.ingest.records.schools import create_school
 from tests.support.roster import roster
 
 

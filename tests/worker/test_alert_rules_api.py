@@ -5,7 +5,7 @@ import uuid
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.ingest.app import create_app
+from services.ingest.main import create_app
 from services.worker.recipients import resolve
 from tests.conftest import ADMIN_TOKEN
 from tests.worker.fixtures import recipients, record_incident

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.ingest.schools import create_school
+from services.ingest.records.schools import create_school
 from services.worker.rules import Audience, Rule, audience, event_audience
 
 LEADERS = {"slt", "head", "pastoral"}

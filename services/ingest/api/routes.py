@@ -1,0 +1,50 @@
+"""Every JSON endpoint ingest serves under /v1, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.ingest.api import (
+    access_settings,
+    actions,
+    admin,
+    alert_rules,
+    chronology,
+    devices,
+    files,
+    incidents,
+    login,
+    openapi,
+    password_reset,
+)
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    # Schools, keys and rosters (the platform's admin token).
+    r.add_post("/v1/schools", admin.post_school)
+    r.add_post("/v1/schools/{school_id}/api-keys", admin.post_api_key)
+    r.add_put("/v1/schools/{school_id}/roster", admin.put_roster)
+    r.add_get(alert_rules.PATH, alert_rules.get_rules)
+    r.add_put(alert_rules.PATH, alert_rules.put_rules)
+    r.add_get(access_settings.PATH, access_settings.get_settings)
+    r.add_put(access_settings.PATH, access_settings.put_settings)
+    # Records (an API key or a staff session).
+    r.add_get("/v1/categories", admin.get_categories)
+    r.add_post("/v1/incidents", incidents.post_incident)
+    r.add_get("/v1/incidents/{incident_id}", incidents.get_incident)
+    r.add_post("/v1/incidents/{incident_id}/actions", actions.post_action)
+    r.add_post("/v1/incidents/{incident_id}/files", files.post_file)
+    r.add_get("/v1/incidents/{incident_id}/files/{file_id}", files.get_file)
+    r.add_get("/v1/pupils/{pupil_id}/chronology", chronology.get_chronology)
+    # Staff identity: passwords, sessions, authenticators.
+    r.add_post("/v1/password-reset", password_reset.post_reset_request)
+    r.add_post("/v1/password-reset/{token}", password_reset.post_reset)
+    r.add_post("/v1/session", login.post_session)
+    r.add_delete("/v1/session", login.delete_session)
+    r.add_post("/v1/session/elevate", login.post_elevate)
+    r.add_post("/v1/me/totp", devices.post_enrol)
+    r.add_get("/v1/me/totp", devices.get_my_devices)
+    r.add_post("/v1/me/totp/confirm", devices.post_confirm)
+    r.add_delete("/v1/staff/{staff}/totp/{device_id}", devices.delete_device)
+    r.add_get("/v1/openapi.json", openapi.get_document)

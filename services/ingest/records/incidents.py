@@ -1,0 +1,166 @@
+"""SQL for incidents. Recording is ONE statement (one round trip, atomic on its own): it looks
+up the author, pupil, linked pupils, categories and named staff within the school, and only
+when all of them check out inserts the incident, its children and its outbox event. It always
+returns the lookup verdict, so the caller can name the field that failed."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from services.ingest.records.inputs import IncidentInput
+from shared.domain import PRIVILEGED_ROLES
+
+STATEMENT_TIMEOUT = 5.0  # seconds; a hung database must not hang a request
+
+_RECORD = """
+WITH author AS (
+    SELECT id, active, roles && $16::text[] AS privileged FROM staff
+    WHERE school_id = $1 AND external_id = $2),
+pupil AS (
+    SELECT id, active FROM pupils WHERE school_id = $1 AND external_id = $3),
+linked AS (
+    SELECT x.ext, p.id FROM unnest($4::text[]) AS x(ext)
+    LEFT JOIN pupils p ON p.school_id = $1 AND p.external_id = x.ext AND p.active),
+cats AS (
+    SELECT x.slug, c.restricted FROM unnest($5::text[]) AS x(slug)
+    LEFT JOIN categories c ON c.school_id = $1 AND c.slug = x.slug),
+alerted AS (
+    SELECT x.ext, s.id FROM unnest($6::text[]) AS x(ext)
+    LEFT JOIN staff s ON s.school_id = $1 AND s.external_id = x.ext AND s.active),
+verdict AS (
+    SELECT (SELECT id FROM author WHERE active) AS author_id,
+           EXISTS (SELECT FROM author) AS author_known,
+           coalesce((SELECT privileged FROM author), false) AS privileged,
+           (SELECT id FROM pupil) AS pupil_id,
+           coalesce((SELECT active FROM pupil), false) AS pupil_active,
+           ARRAY(SELECT ext FROM linked WHERE id IS NULL) AS unknown_linked,
+           ARRAY(SELECT slug FROM cats WHERE restricted IS NULL) AS unknown_categories,
+           ARRAY(SELECT ext FROM alerted WHERE id IS NULL) AS unknown_staff,
+           coalesce((SELECT bool_or(restricted) FROM cats), false) AS restricted),
+incident AS (
+    INSERT INTO incidents (school_id, pupil_id, author_id, occurred_at, description, restricted,
+                           api_key_id, idempotency_key, request_hash)
+    SELECT $1, pupil_id, author_id, $7, $8, restricted, $9, $10, $11 FROM verdict
+    WHERE author_id IS NOT NULL AND pupil_active AND unknown_linked = '{}'
+      AND unknown_categories = '{}' AND unknown_staff = '{}' AND (privileged OR NOT restricted)
+    ON CONFLICT (school_id, idempotency_key) DO NOTHING
+    RETURNING id, reference, recorded_at, restricted),
+c AS (INSERT INTO incident_categories (school_id, incident_id, category_slug)
+      SELECT $1, incident.id, cats.slug FROM incident, cats),
+l AS (INSERT INTO incident_linked_pupils (school_id, incident_id, pupil_id)
+      SELECT $1, incident.id, linked.id FROM incident, linked),
+a AS (INSERT INTO incident_agencies (school_id, incident_id, position, agency)
+      SELECT $1, incident.id, x.n, x.agency
+      FROM incident, unnest($12::text[]) WITH ORDINALITY AS x(agency, n)),
+b AS (INSERT INTO body_map_marks (school_id, incident_id, position, view, region, note)
+      SELECT $1, incident.id, x.n, x.view, x.region, x.note
+      FROM incident, unnest($13::text[], $14::text[], $15::text[])
+           WITH ORDINALITY AS x(view, region, note, n)),
+s AS (INSERT INTO incident_alert_staff (school_id, incident_id, staff_id)
+      SELECT $1, incident.id, alerted.id FROM incident, alerted),
+event AS (INSERT INTO alert_events (school_id, kind, incident_id, priority)
+          SELECT $1, 'incident', id, CASE WHEN restricted THEN 1 ELSE 0 END FROM incident
+          RETURNING id)
+SELECT verdict.*, incident.id AS incident_id, incident.reference, incident.recorded_at,
+       (SELECT id FROM event) AS event_id
+FROM verdict LEFT JOIN incident ON true
+"""
+
+_PRIVILEGED = sorted(PRIVILEGED_ROLES)
+
+
+async def record_incident(
+    conn: asyncpg.Connection,
+    school_id: uuid.UUID,
+    api_key_id: uuid.UUID | None,
+    data: IncidentInput,
+    idempotency_key: str | None,
+    request_hash: bytes | None,
+) -> asyncpg.Record:
+    marks = data.body_map
+    return await conn.fetchrow(
+        _RECORD,
+        school_id,
+        data.author,
+        data.pupil,
+        data.linked_pupils,
+        data.categories,
+        data.alert_staff,
+        data.occurred_at,
+        data.description,
+        api_key_id,
+        idempotency_key,
+        request_hash,
+        data.agencies,
+        [m.view for m in marks],
+        [m.region for m in marks],
+        [m.note for m in marks],
+        _PRIVILEGED,
+        timeout=STATEMENT_TIMEOUT,
+    )
+
+
+async def find_by_key(
+    conn: asyncpg.Connection, school_id: uuid.UUID, idempotency_key: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, request_hash FROM incidents WHERE school_id = $1 AND idempotency_key = $2",
+        school_id,
+        idempotency_key,
+        timeout=STATEMENT_TIMEOUT,
+    )
+
+
+_INCIDENT = """
+SELECT i.id, i.reference, p.external_id AS pupil, s.external_id AS author, i.occurred_at,
+       i.recorded_at, i.description, i.restricted,
+       ARRAY(SELECT category_slug FROM incident_categories c WHERE c.incident_id = i.id
+             ORDER BY category_slug) AS categories,
+       ARRAY(SELECT lp.external_id FROM incident_linked_pupils l
+             JOIN pupils lp ON lp.id = l.pupil_id WHERE l.incident_id = i.id
+             ORDER BY lp.external_id) AS linked_pupils,
+       ARRAY(SELECT agency FROM incident_agencies a WHERE a.incident_id = i.id
+             ORDER BY position) AS agencies,
+       coalesce((SELECT json_agg(json_build_object('view', view, 'region', region,
+                                                   'note', note) ORDER BY position)
+                 FROM body_map_marks b WHERE b.incident_id = i.id), '[]') AS body_map,
+       ARRAY(SELECT st.external_id FROM incident_alert_staff a JOIN staff st ON st.id = a.staff_id
+             WHERE a.incident_id = i.id ORDER BY st.external_id) AS alert_staff
+FROM incidents i JOIN pupils p ON p.id = i.pupil_id JOIN staff s ON s.id = i.author_id
+WHERE i.school_id = $1 AND i.id = $2
+"""
+
+_ACTIONS = """
+SELECT a.id, s.external_id AS author, a.description, a.recorded_at,
+       ARRAY(SELECT st.external_id FROM action_alert_staff x JOIN staff st ON st.id = x.staff_id
+             WHERE x.action_id = a.id ORDER BY st.external_id) AS alert_staff
+FROM actions a JOIN staff s ON s.id = a.author_id
+WHERE a.school_id = $1 AND a.incident_id = $2 ORDER BY a.recorded_at, a.id
+"""
+
+_FILES = """
+SELECT f.id, f.filename, f.content_type, f.size_bytes, f.sha256, s.external_id AS uploaded_by,
+       f.uploaded_at
+FROM incident_files f JOIN staff s ON s.id = f.uploaded_by
+WHERE f.school_id = $1 AND f.incident_id = $2 ORDER BY f.uploaded_at, f.id
+"""
+
+
+async def fetch_incident(
+    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(_INCIDENT, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
+
+
+async def fetch_actions(
+    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+) -> list[asyncpg.Record]:
+    return await conn.fetch(_ACTIONS, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
+
+
+async def fetch_files(
+    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+) -> list[asyncpg.Record]:
+    return await conn.fetch(_FILES, school_id, incident_id, timeout=STATEMENT_TIMEOUT)

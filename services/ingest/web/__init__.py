@@ -1,0 +1,2 @@
+"""The staff pages: server-rendered HTML over the same records, access policy and audit as the
+API. Templates and static files live beside the code."""

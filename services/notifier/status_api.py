@@ -1,0 +1,112 @@
+"""Who has been told, and who has read and acted (on the notifier's port; the
+contract other apps rely on).
+
+    GET  /v1/incidents/{id}/alerts     every recipient with state and timestamps
+    GET  /v1/staff/{staff_id}/alerts   one person's alerts, unread first, then newest
+    POST /v1/alerts/{id}/read          {"staff": "S01"} marks read; idempotent
+
+Each takes an API key or a staff session (shared.auth.caller) and obeys shared.access:
+an incident's alerts are shown to whoever may view the incident; a session sees and marks only
+its own alerts (an API key acts for any staff member of its school). Anything denied answers
+404 exactly like a missing id, so nothing leaks about what exists. Reading sets `read_at`
+beside the delivery state and never touches access grants.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from shared import access, alerts, fields
+from shared.auth import caller as auth
+from shared.auth.caller import Caller
+from shared.problems import InvalidInput, MalformedRequest, NotFound
+from shared.web import request_pool
+
+STAFF_LIST_LIMIT = 200
+
+
+def setup(app: web.Application) -> None:
+    """The routes; the app must have the staff state installed (auth.caller needs it)."""
+    app.router.add_get("/v1/incidents/{id}/alerts", incident_alerts)
+    app.router.add_get("/v1/staff/{staff_id}/alerts", staff_alerts)
+    app.router.add_post("/v1/alerts/{id}/read", mark_read)
+
+
+async def incident_alerts(request: web.Request) -> web.Response:
+    who = await auth.caller(request)
+    incident_id = _uuid(request.match_info["id"], "incident")
+    async with request_pool(request).acquire() as conn:
+        await auth.visible_or_404(conn, who, incident_id)
+        rows = await alerts.incident_alerts(conn, who.school_id, incident_id)
+    return web.json_response([alerts.alert_json(r) for r in rows])
+
+
+async def staff_alerts(request: web.Request) -> web.Response:
+    who = await auth.caller(request)
+    async with request_pool(request).acquire() as conn:
+        staff_id = await conn.fetchval(
+            "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
+            who.school_id,
+            fields.path_key(request.match_info["staff_id"], "staff member"),
+        )
+        if staff_id is None or not access.can_view_staff_alerts(
+            await auth.viewer(conn, who), who.school_id, staff_id
+        ):
+            raise NotFound("No such staff member.")
+        rows = await alerts.staff_alerts(conn, staff_id, STAFF_LIST_LIMIT)
+    return web.json_response([alerts.alert_json(r) for r in rows])
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    """The recipient is named by the body (API key) or is the session's own staff member; the
+    guarded update only matches an alert sent to them, so anyone else's answers 404."""
+    who = await auth.caller(request)
+    alert_id = _uuid(request.match_info["id"], "alert")
+    body = await _json_object(request) if request.body_exists else {}
+    async with request_pool(request).acquire() as conn:
+        staff = await _reader(conn, who, body)
+        row = await alerts.mark_read(conn, who.school_id, alert_id, staff)
+    if row is None:
+        raise NotFound("No such alert for this staff member.")
+    return web.json_response(alerts.alert_json(row))
+
+
+async def _reader(conn: asyncpg.Connection, who: Caller, body: dict[str, Any]) -> str:
+    if who.session is None:
+        return _staff_field(body)
+    own, _ = await auth.own_identity(conn, who.session)
+    return auth.acting_as(body.get("staff"), own, "staff")
+
+
+def _uuid(raw: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise MalformedRequest("The body must be a JSON object.") from None
+    if not isinstance(body, dict):
+        raise MalformedRequest("The body must be a JSON object.")
+    return body
+
+
+def _staff_field(body: dict[str, Any]) -> str:
+    staff = body.get("staff")
+    if (
+        not isinstance(staff, str)
+        or not staff.strip()
+        or len(staff) > 200
+        or not fields.storable(staff)
+    ):
+        raise InvalidInput('Name the staff member reading the alert, e.g. "S01".', field="staff")
+    return staff.strip()

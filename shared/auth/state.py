@@ -1,0 +1,85 @@
+"""Identity's state on an app (ingest and the notifier alike): its configuration, the API key
+cache, and the Redis-backed session store and login throttle.
+
+The configuration comes from shared.config.Settings (BEACON_SECRET_KEY encrypts authenticator
+secrets; BEACON_SESSION_IDLE_SECONDS is the default idle timeout); nothing here reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from shared.auth.api_keys import ApiKeyCache
+from shared.auth.sessions import SessionStore
+from shared.auth.throttle import LoginThrottle
+from shared.auth.totp import SecretBox, derive_key
+from shared.config import Settings
+from shared.web import REDIS
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    secret_key: bytes
+    session_idle_seconds: int = 600
+    reset_link_minutes: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuthConfig:
+        return cls(
+            secret_key=derive_key(settings.secret_key),
+            session_idle_seconds=settings.session_idle_seconds,
+        )
+
+
+@dataclass(slots=True)
+class AuthState:
+    config: AuthConfig
+    box: SecretBox
+    api_keys: ApiKeyCache = field(default_factory=ApiKeyCache)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def background(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run `job` after the response (emails): the answer's timing must not tell."""
+        task = asyncio.get_running_loop().create_task(job)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("staff_background_failed", error=repr(task.exception()))
+
+
+AUTH = web.AppKey("auth", AuthState)
+
+
+def install(app: web.Application, config: AuthConfig, api_keys: ApiKeyCache | None = None) -> None:
+    """`api_keys`: share the app's own cache, so an API key is looked up once per app."""
+    app[AUTH] = AuthState(
+        config=config, box=SecretBox(config.secret_key), api_keys=api_keys or ApiKeyCache()
+    )
+    app.cleanup_ctx.append(_background_tasks)
+
+
+async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
+    yield
+    state = app[AUTH]
+    if state.tasks:  # let queued emails go out before the process stops
+        await asyncio.wait(state.tasks, timeout=10)
+
+
+def sessions(request: web.Request) -> SessionStore:
+    return SessionStore(request.app[REDIS])
+
+
+def throttle(request: web.Request) -> LoginThrottle:
+    return LoginThrottle(request.app[REDIS])

@@ -1,50 +1,14 @@
-"""Signing in and out, and elevating a session with an authenticator code.
-
-A failed login answers the same, in about the same time, whether or not the address exists:
-unknown addresses are hashed against a dummy password and counted by the throttle alike.
-"""
+"""POST/DELETE /v1/session and POST /v1/session/elevate: shared.auth.signin's steps as JSON."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from dataclasses import dataclass
-
-import asyncpg
 from aiohttp import web
 
 from services.ingest.api import forms
-from shared import audit
-from shared.auth import accounts, state, totp
-from shared.auth.caller import client_ip, session
-from shared.auth.passwords import MAX_LENGTH, burn_time, hash_password, verify_password
-from shared.auth.sessions import Session, clear_cookie, cookie_value, set_cookie
-from shared.problems import RateLimited, Unauthorized
-from shared.web import request_pool
-
-WRONG = "The email address or password is not right."
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    staff_id: uuid.UUID
-    school_id: uuid.UUID
-    external_id: str
-    stored_hash: str
-    needs_rehash: bool
-
-
-def _match(candidates: list[asyncpg.Record], password: str) -> Match | None:
-    """CPU-bound (argon2): run in a thread. The first account the password opens."""
-    if not candidates:
-        burn_time(password)
-    for c in candidates:
-        result = verify_password(c["password_hash"], password)
-        if result.ok:
-            return Match(
-                c["id"], c["school_id"], c["external_id"], c["password_hash"], result.needs_rehash
-            )
-    return None
+from shared.auth import signin
+from shared.auth.caller import session
+from shared.auth.passwords import MAX_LENGTH
+from shared.auth.sessions import clear_cookie, set_cookie
 
 
 async def post_session(request: web.Request) -> web.Response:
@@ -52,86 +16,11 @@ async def post_session(request: web.Request) -> web.Response:
     email = forms.text(body, "email", 320)
     password = forms.text(body, "password", MAX_LENGTH)
     code = forms.text(body, "code", 10, required=False)
-    ip = client_ip(request)
-    limiter = state.throttle(request)
-    if wait := await limiter.retry_after(email, ip):
-        raise RateLimited("Too many attempts: wait before trying again.", retry_after=wait)
-    pool = request_pool(request)
-    async with pool.acquire() as conn:
-        candidates = await accounts.login_candidates(conn, email)
-    match = await asyncio.to_thread(_match, candidates, password)
-    if match is None:
-        await limiter.failed(email, ip)
-        school = candidates[0]["school_id"] if len(candidates) == 1 else None
-        async with pool.acquire() as conn:
-            await _audit(conn, school, None, "login.failure", ip, {"email": email[:200]})
-        raise Unauthorized(WRONG)
-    return await _signed_in(request, match, email, password, code)
-
-
-async def _signed_in(
-    request: web.Request, match: Match, email: str, password: str, code: str
-) -> web.Response:
-    pool, ip, limiter = request_pool(request), client_ip(request), state.throttle(request)
-    staff_state = request.app[state.AUTH]
-    async with pool.acquire() as conn:
-        school = await accounts.school_access(conn, match.school_id)
-        enrolled = await totp.has_device(conn, match.staff_id)
-        elevated = False
-        if school.totp_at_login and enrolled:
-            if not code:
-                raise Unauthorized("Enter the code from your authenticator.", totp_required=True)
-            if (
-                await totp.use_code(conn, staff_state.box, match.school_id, match.staff_id, code)
-                is None
-            ):
-                await limiter.failed(email, ip)
-                await _audit(
-                    conn, match.school_id, match.staff_id, "login.failure", ip, {"reason": "totp"}
-                )
-                raise Unauthorized("The authenticator code is not right.", totp_required=True)
-            elevated = True
-        if match.needs_rehash:
-            new_hash = await asyncio.to_thread(hash_password, password)
-            await accounts.upgrade_password_hash(conn, match.staff_id, match.stored_hash, new_hash)
-        await limiter.succeeded(email, ip)
-        await _audit(
-            conn, match.school_id, match.staff_id, "login.success", ip, {"elevated": elevated}
-        )
-    idle = school.session_idle_seconds or staff_state.config.session_idle_seconds
-    store = state.sessions(request)
-    old = await store.get(cookie_value(request))
-    if old is not None:
-        await store.delete(old)  # never carry an earlier id across a login
-    new = await store.create(
-        match.school_id,
-        match.staff_id,
-        idle,
-        elevated=elevated,
-        enrol_only=school.totp_at_login and not enrolled,
-    )
-    return _session_response(new, match.external_id, status=201)
-
-
-def _session_response(s: Session, external_id: str, status: int) -> web.Response:
-    response = web.json_response(
-        {
-            "staff": external_id,
-            "csrf_token": s.csrf_token,
-            "elevated": s.elevated,
-            "enrol_only": s.enrol_only,
-        },
-        status=status,
-    )
-    set_cookie(response, s)
-    return response
+    return _session_response(await signin.sign_in(request, email, password, code), status=201)
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    s = await session(request, allow_enrol_only=True)
-    await state.sessions(request).delete(s)
-    async with request_pool(request).acquire() as conn:
-        await _audit(conn, s.school_id, s.staff_id, "logout", client_ip(request), {})
+    await signin.sign_out(request, await session(request, allow_enrol_only=True))
     response = web.Response(status=204)
     clear_cookie(response)
     return response
@@ -140,42 +29,19 @@ async def delete_session(request: web.Request) -> web.Response:
 async def post_elevate(request: web.Request) -> web.Response:
     s = await session(request)
     code = forms.text(await forms.json_object(request), "code", 10)
-    ip, limiter = client_ip(request), state.throttle(request)
-    subject = f"elevate:{s.staff_id}"
-    if wait := await limiter.retry_after(subject, ip):
-        raise RateLimited("Too many attempts: wait before trying again.", retry_after=wait)
-    async with request_pool(request).acquire() as conn:
-        device = await totp.use_code(
-            conn, request.app[state.AUTH].box, s.school_id, s.staff_id, code
-        )
-        action = "session.elevate" if device else "session.elevate.failure"
-        await _audit(
-            conn, s.school_id, s.staff_id, action, ip, {"device": str(device)} if device else {}
-        )
-        external_id = await conn.fetchval("SELECT external_id FROM staff WHERE id = $1", s.staff_id)
-    if device is None:
-        await limiter.failed(subject, ip)
-        raise Unauthorized("The authenticator code is not right, or was used already.")
-    await limiter.succeeded(subject, ip)
-    elevated = await state.sessions(request).rotate(s, elevated=True)
-    return _session_response(elevated, external_id, status=200)
+    return _session_response(await signin.elevate(request, s, code), status=200)
 
 
-async def _audit(
-    conn: asyncpg.Connection,
-    school_id: uuid.UUID | None,
-    staff_id: uuid.UUID | None,
-    action: str,
-    ip: str,
-    detail: dict[str, str | bool],
-) -> None:
-    await audit.append(
-        conn,
-        school_id=school_id,
-        actor_staff_id=staff_id,
-        action=action,
-        subject_type="staff",
-        subject_id=staff_id,
-        ip=ip,
-        detail=detail,
+def _session_response(done: signin.SignedIn, status: int) -> web.Response:
+    s = done.session
+    response = web.json_response(
+        {
+            "staff": done.external_id,
+            "csrf_token": s.csrf_token,
+            "elevated": s.elevated,
+            "enrol_only": s.enrol_only,
+        },
+        status=status,
     )
+    set_cookie(response, s)
+    return response

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.database import Connection
 from shared.domain import PRIVILEGED_ROLES, Role
 from shared.problems import NotFound
 
@@ -142,7 +143,7 @@ FROM staff s WHERE s.id = $1 AND s.active
 
 
 async def load_viewer(
-    conn: asyncpg.Connection, staff_id: uuid.UUID, elevated: bool = False
+    conn: Connection, staff_id: uuid.UUID, elevated: bool = False
 ) -> Viewer | None:
     """The viewer for an active member of staff (None when inactive or unknown)."""
     row = await conn.fetchrow(_VIEWER, staff_id)
@@ -185,13 +186,13 @@ def _facts(row: asyncpg.Record) -> IncidentFacts:
     )
 
 
-async def incident_facts(conn: asyncpg.Connection, incident_id: uuid.UUID) -> IncidentFacts | None:
+async def incident_facts(conn: Connection, incident_id: uuid.UUID) -> IncidentFacts | None:
     row = await conn.fetchrow(_INCIDENT_FACTS, incident_id)
     return None if row is None else _facts(row)
 
 
 async def visible_incident(
-    conn: asyncpg.Connection, viewer: Viewer, incident_id: uuid.UUID
+    conn: Connection, viewer: Viewer, incident_id: uuid.UUID
 ) -> IncidentFacts:
     """The incident if the viewer may see it; otherwise 404, exactly as for a missing id."""
     facts = await incident_facts(conn, incident_id)
@@ -201,7 +202,7 @@ async def visible_incident(
 
 
 async def pupil_incident_facts(
-    conn: asyncpg.Connection, school_id: uuid.UUID, pupil_id: uuid.UUID
+    conn: Connection, school_id: uuid.UUID, pupil_id: uuid.UUID
 ) -> list[IncidentFacts]:
     """Every incident about the pupil or naming them as a linked pupil, oldest first."""
     rows = await conn.fetch(_PUPIL_INCIDENT_FACTS, school_id, pupil_id)

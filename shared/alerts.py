@@ -18,6 +18,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.database import Connection
+
 # The columns every alert answer carries, with the recipient's id as the school knows it.
 _COLUMNS = """a.id, s.external_id AS recipient, e.kind AS event, a.state, a.queued_at,
        a.sent_at, a.read_at, a.actioned_at, a.error"""
@@ -49,30 +51,26 @@ WHERE incident_id = $1 AND recipient_id = $2 AND actioned_at IS NULL"""
 
 
 async def incident_alerts(
-    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
 ) -> list[asyncpg.Record]:
     """Every alert about the incident (all its events), oldest first."""
     return await conn.fetch(_INCIDENT_ALERTS, incident_id, school_id)  # type: ignore[no-any-return]
 
 
-async def staff_alerts(
-    conn: asyncpg.Connection, staff_id: uuid.UUID, limit: int
-) -> list[asyncpg.Record]:
+async def staff_alerts(conn: Connection, staff_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
     """One person's alerts, unread first, then newest."""
     return await conn.fetch(_STAFF_ALERTS, staff_id, limit)  # type: ignore[no-any-return]
 
 
 async def mark_read(
-    conn: asyncpg.Connection, school_id: uuid.UUID, alert_id: uuid.UUID, recipient: str
+    conn: Connection, school_id: uuid.UUID, alert_id: uuid.UUID, recipient: str
 ) -> asyncpg.Record | None:
     """Marks the alert read if `recipient` (the school's staff id) is the one it was sent to;
     None when it was not (or does not exist)."""
     return await conn.fetchrow(_MARK_READ, alert_id, school_id, recipient)
 
 
-async def mark_actioned(
-    conn: asyncpg.Connection, incident_id: uuid.UUID, staff_id: uuid.UUID
-) -> int:
+async def mark_actioned(conn: Connection, incident_id: uuid.UUID, staff_id: uuid.UUID) -> int:
     """Marks every alert the person got about the incident actioned; returns how many."""
     status: str = await conn.execute(_MARK_ACTIONED, incident_id, staff_id)
     return int(status.split()[-1])

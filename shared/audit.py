@@ -22,6 +22,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.database import Connection
+
 GENESIS = bytes(32)
 _LOCK_CLASS = 0x6175  # "au": namespaces our advisory locks from other users of int4 pairs
 
@@ -40,7 +42,7 @@ class AuditProblem:
 
 
 async def append(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     school_id: uuid.UUID | None,
     action: str,
@@ -151,9 +153,7 @@ def _row_entry(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def verify(
-    conn: asyncpg.Connection, school_id: uuid.UUID | None = None
-) -> list[AuditProblem]:
+async def verify(conn: Connection, school_id: uuid.UUID | None = None) -> list[AuditProblem]:
     """Every problem found in one school's chain, or in every chain when school_id is None."""
     if school_id is not None:
         chains = [school_id]
@@ -171,9 +171,7 @@ async def verify(
     return problems
 
 
-async def _verify_chain(
-    conn: asyncpg.Connection, school_id: uuid.UUID | None
-) -> list[AuditProblem]:
+async def _verify_chain(conn: Connection, school_id: uuid.UUID | None) -> list[AuditProblem]:
     problems: list[AuditProblem] = []
     last_seq, last_hash = 0, GENESIS
     async for row in conn.cursor(

@@ -18,6 +18,7 @@ import asyncpg
 
 from shared import database
 from shared.config import ConfigError, Settings, database_url_from_env
+from shared.database import Connection
 from shared.logs import configure_logging
 
 
@@ -102,7 +103,7 @@ def _verify_audit(args: argparse.Namespace) -> int:
     return asyncio.run(verify_audit_cli(database_url_from_env()))
 
 
-AdminTask = Callable[[asyncpg.Connection, argparse.Namespace], Awaitable[Any]]
+AdminTask = Callable[[Connection, argparse.Namespace], Awaitable[Any]]
 
 
 def _admin(task: AdminTask) -> Callable[[argparse.Namespace], int]:
@@ -121,19 +122,19 @@ def _admin(task: AdminTask) -> Callable[[argparse.Namespace], int]:
     return runner
 
 
-async def _create_school(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, str]:
+async def _create_school(conn: Connection, args: argparse.Namespace) -> dict[str, str]:
     from services.ingest.records.schools import create_school
 
     return {"id": str(await create_school(conn, args.name))}
 
 
-async def _issue_key(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, str]:
+async def _issue_key(conn: Connection, args: argparse.Namespace) -> dict[str, str]:
     from shared.auth.api_keys import create_api_key
 
     return {"key": await create_api_key(conn, args.school_id, args.name)}
 
 
-async def _import_roster(conn: asyncpg.Connection, args: argparse.Namespace) -> dict[str, int]:
+async def _import_roster(conn: Connection, args: argparse.Namespace) -> dict[str, int]:
     from services.ingest.records.roster import import_roster, parse_roster
 
     roster = parse_roster(json.loads(args.file.read_text()))

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import hashlib
 from importlib import resources
+from typing import TypeAlias
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
+
+# What query functions take: a connection of their own, or one borrowed from a pool, which
+# asyncpg hands out as a proxy to the connection rather than a Connection itself.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 # Errors that mean "PostgreSQL is away or restarting", not "our query is wrong": callers shed
 # (503) or retry them, never report them as bugs.
@@ -71,7 +77,7 @@ def migration_files() -> list[tuple[str, str]]:
     return [(name, (folder / name).read_text()) for name in names]
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: Connection) -> list[str]:
     """Apply pending migrations in order; safe to run from several processes at once.
 
     A session advisory lock serialises concurrent runs; each file runs in its own transaction

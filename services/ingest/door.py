@@ -26,6 +26,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ingest.metrics import IngestMetrics
+from shared.database import Connection
 from shared.problems import PROBLEM_JSON, Overloaded, RateLimited
 from shared.web import REQUEST_PG
 
@@ -220,7 +221,7 @@ class RateLimiter:
 @asynccontextmanager
 async def connection(
     pool: asyncpg.Pool, wait: float, metrics: IngestMetrics, delay: QueueDelay | None
-) -> AsyncIterator[asyncpg.Connection]:
+) -> AsyncIterator[Connection]:
     """`delay`: the lane's standing-queue test, fed every wait (None outside a lane)."""
     started = time.monotonic()
     try:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.notifier.message import AlertMail
+from shared.database import Connection
 
 # Fairness: each school offers at most `$1 * 2` due rows through its own index probe (LATERAL),
 # ranked within the school; rows are taken by priority, then turn, so 500 alerts of school A
@@ -85,7 +86,7 @@ ORDER BY c.priority DESC
 
 
 async def claim_due(
-    conn: asyncpg.Connection | asyncpg.Pool, limit: int, lease_seconds: float
+    conn: Connection | asyncpg.Pool, limit: int, lease_seconds: float
 ) -> list[tuple[AlertMail, int]]:
     """Lease up to `limit` due alerts (priority first, fair across schools) with everything
     their emails need, in one statement. Returns (mail, attempts) pairs."""
@@ -107,7 +108,7 @@ async def claim_due(
     ]
 
 
-async def mark_sent(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[uuid.UUID]) -> int:
+async def mark_sent(conn: Connection | asyncpg.Pool, ids: Sequence[uuid.UUID]) -> int:
     status: str = await conn.execute(
         """UPDATE alerts SET state = 'sent', sent_at = now(), lease_until = NULL, error = NULL
            WHERE id = ANY($1::uuid[]) AND state = 'sending'""",
@@ -117,7 +118,7 @@ async def mark_sent(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[uuid.
 
 
 async def mark_retrying(
-    conn: asyncpg.Connection | asyncpg.Pool, alert_id: uuid.UUID, delay_seconds: float, error: str
+    conn: Connection | asyncpg.Pool, alert_id: uuid.UUID, delay_seconds: float, error: str
 ) -> bool:
     status: str = await conn.execute(
         """UPDATE alerts SET state = 'retrying', lease_until = NULL, error = $3,
@@ -130,9 +131,7 @@ async def mark_retrying(
     return status.endswith(" 1")
 
 
-async def mark_failed(
-    conn: asyncpg.Connection | asyncpg.Pool, alert_id: uuid.UUID, error: str
-) -> bool:
+async def mark_failed(conn: Connection | asyncpg.Pool, alert_id: uuid.UUID, error: str) -> bool:
     status: str = await conn.execute(
         """UPDATE alerts SET state = 'failed', failed_at = now(), lease_until = NULL, error = $2
            WHERE id = $1 AND state = 'sending'""",
@@ -142,7 +141,7 @@ async def mark_failed(
     return status.endswith(" 1")
 
 
-async def count_due(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+async def count_due(conn: Connection | asyncpg.Pool) -> int:
     count: int = await conn.fetchval(
         """SELECT count(*) FROM alerts
            WHERE (state IN ('queued', 'retrying') AND next_attempt_at <= now())

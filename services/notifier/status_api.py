@@ -18,12 +18,12 @@ import json
 import uuid
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from shared import access, alerts, fields
 from shared.auth import caller as auth
 from shared.auth.caller import Caller
+from shared.database import Connection
 from shared.problems import InvalidInput, MalformedRequest, NotFound
 from shared.web import request_pool
 
@@ -76,7 +76,7 @@ async def mark_read(request: web.Request) -> web.Response:
     return web.json_response(alerts.alert_json(row))
 
 
-async def _reader(conn: asyncpg.Connection, who: Caller, body: dict[str, Any]) -> str:
+async def _reader(conn: Connection, who: Caller, body: dict[str, Any]) -> str:
     if who.session is None:
         return _staff_field(body)
     own, _ = await auth.own_identity(conn, who.session)

@@ -23,6 +23,7 @@ import asyncpg
 import structlog
 
 from services.worker import rules
+from shared.database import Connection
 from shared.domain import PRIVILEGED_ROLES, EventKind
 
 log = structlog.get_logger(__name__)
@@ -101,7 +102,7 @@ class Resolution:
     grants: int = 0
 
 
-async def resolve(conn: asyncpg.Connection, event_id: int) -> Resolution:
+async def resolve(conn: Connection, event_id: int) -> Resolution:
     """Create the event's alerts and access grants and mark it resolved, atomically.
 
     The notifier must be told only after this has committed (at once, outside a transaction).

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared.auth.passwords import Policy
+from shared.database import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,7 @@ class SchoolAccess:
     session_idle_seconds: int | None
 
 
-async def school_access(conn: asyncpg.Connection, school_id: uuid.UUID) -> SchoolAccess:
+async def school_access(conn: Connection, school_id: uuid.UUID) -> SchoolAccess:
     row = await conn.fetchrow(
         """SELECT s.name, a.password_policy, a.password_min_length, a.totp_at_login,
                   a.session_idle_seconds
@@ -37,7 +38,7 @@ async def school_access(conn: asyncpg.Connection, school_id: uuid.UUID) -> Schoo
     )
 
 
-async def login_candidates(conn: asyncpg.Connection, email: str) -> list[asyncpg.Record]:
+async def login_candidates(conn: Connection, email: str) -> list[asyncpg.Record]:
     """Active staff with this address and a password set (one per school they work at)."""
     return await conn.fetch(  # type: ignore[no-any-return]
         """SELECT s.id, s.school_id, s.external_id, c.password_hash
@@ -48,7 +49,7 @@ async def login_candidates(conn: asyncpg.Connection, email: str) -> list[asyncpg
     )
 
 
-async def active_staff_by_email(conn: asyncpg.Connection, email: str) -> list[asyncpg.Record]:
+async def active_staff_by_email(conn: Connection, email: str) -> list[asyncpg.Record]:
     return await conn.fetch(  # type: ignore[no-any-return]
         """SELECT id, school_id, email FROM staff WHERE lower(email) = lower($1) AND active""",
         email,
@@ -56,7 +57,7 @@ async def active_staff_by_email(conn: asyncpg.Connection, email: str) -> list[as
 
 
 async def set_password_hash(
-    conn: asyncpg.Connection, school_id: uuid.UUID, staff_id: uuid.UUID, password_hash: str
+    conn: Connection, school_id: uuid.UUID, staff_id: uuid.UUID, password_hash: str
 ) -> None:
     await conn.execute(
         """INSERT INTO staff_credentials (staff_id, school_id, password_hash) VALUES ($1, $2, $3)
@@ -69,7 +70,7 @@ async def set_password_hash(
 
 
 async def upgrade_password_hash(
-    conn: asyncpg.Connection, staff_id: uuid.UUID, old_hash: str, new_hash: str
+    conn: Connection, staff_id: uuid.UUID, old_hash: str, new_hash: str
 ) -> None:
     """Rehash on login keeps password_set_at: the password itself did not change."""
     await conn.execute(
@@ -86,7 +87,7 @@ def token_hash(token: str) -> bytes:
 
 
 async def create_reset_token(
-    conn: asyncpg.Connection, school_id: uuid.UUID, staff_id: uuid.UUID, minutes: int
+    conn: Connection, school_id: uuid.UUID, staff_id: uuid.UUID, minutes: int
 ) -> str:
     token = secrets.token_urlsafe(32)
     await conn.execute(
@@ -100,7 +101,7 @@ async def create_reset_token(
     return token
 
 
-async def reset_target(conn: asyncpg.Connection, token: str) -> asyncpg.Record | None:
+async def reset_target(conn: Connection, token: str) -> asyncpg.Record | None:
     """The staff member a live (unused, unexpired) reset token belongs to."""
     return await conn.fetchrow(
         """SELECT t.staff_id, t.school_id, s.email, s.first_name, s.last_name
@@ -110,7 +111,7 @@ async def reset_target(conn: asyncpg.Connection, token: str) -> asyncpg.Record |
     )
 
 
-async def use_reset_token(conn: asyncpg.Connection, token: str) -> uuid.UUID | None:
+async def use_reset_token(conn: Connection, token: str) -> uuid.UUID | None:
     """Marks the token used (once: a guarded update) and withdraws the staff member's others."""
     staff_id: uuid.UUID | None = await conn.fetchval(
         """UPDATE password_reset_tokens SET used_at = now()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
+from shared.database import Connection
 from shared.problems import Unauthorized
 
 _CACHE_SECONDS = 30.0
@@ -37,7 +38,7 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-async def create_api_key(conn: asyncpg.Connection, school_id: uuid.UUID, name: str) -> str:
+async def create_api_key(conn: Connection, school_id: uuid.UUID, name: str) -> str:
     key, digest = new_api_key()
     await conn.execute(
         "INSERT INTO api_keys (school_id, name, key_hash) VALUES ($1, $2, $3)",

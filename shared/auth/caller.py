@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
 from aiohttp import web
 
 from shared import access
@@ -19,6 +18,7 @@ from shared.access import Viewer
 from shared.auth import state
 from shared.auth.api_keys import ApiCaller
 from shared.auth.sessions import Session, check_csrf, cookie_value
+from shared.database import Connection
 from shared.problems import Forbidden, Unauthorized
 from shared.web import request_pool
 
@@ -77,7 +77,7 @@ async def caller(request: web.Request, authenticate_key: KeyAuthenticator = api_
     return Caller(school_id=s.school_id, session=s)
 
 
-async def viewer(conn: asyncpg.Connection, who: Caller) -> Viewer:
+async def viewer(conn: Connection, who: Caller) -> Viewer:
     if who.api_key is not None:
         return access.api_key_viewer(who.school_id, who.api_key.api_key_id)
     assert who.session is not None  # noqa: S101 (Caller holds exactly one of the two)
@@ -87,7 +87,7 @@ async def viewer(conn: asyncpg.Connection, who: Caller) -> Viewer:
     return found
 
 
-async def own_identity(conn: asyncpg.Connection, s: Session) -> tuple[str, Viewer]:
+async def own_identity(conn: Connection, s: Session) -> tuple[str, Viewer]:
     """The session's staff id as the school's MIS names it (for authors and readers), and a
     viewer with roles only: enough to decide who may add a record, and it denies more, never
     less, than the full viewer (reads load that with `viewer`)."""
@@ -113,7 +113,7 @@ def acting_as(named: object, own: str, field: str) -> str:
     return own
 
 
-async def visible_or_404(conn: asyncpg.Connection, who: Caller, incident_id: uuid.UUID) -> Viewer:
+async def visible_or_404(conn: Connection, who: Caller, incident_id: uuid.UUID) -> Viewer:
     """The caller's viewer, if they may see the incident; 404 (as for a missing id) if not."""
     v = await viewer(conn, who)
     await access.visible_incident(conn, v, incident_id)

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from shared.database import Connection
+
 ISSUER = "Beacon"
 STEP_SECONDS = 30
 DIGITS = 6
@@ -108,7 +110,7 @@ class Enrolment:
 
 
 async def start_enrolment(
-    conn: asyncpg.Connection, box: SecretBox, school_id: uuid.UUID, staff_id: uuid.UUID
+    conn: Connection, box: SecretBox, school_id: uuid.UUID, staff_id: uuid.UUID
 ) -> Enrolment:
     """A new pending device; any earlier pending one is withdrawn."""
     await conn.execute(
@@ -128,7 +130,7 @@ async def start_enrolment(
 
 
 async def confirm_enrolment(
-    conn: asyncpg.Connection,
+    conn: Connection,
     box: SecretBox,
     school_id: uuid.UUID,
     staff_id: uuid.UUID,
@@ -162,7 +164,7 @@ async def confirm_enrolment(
 
 
 async def use_code(
-    conn: asyncpg.Connection,
+    conn: Connection,
     box: SecretBox,
     school_id: uuid.UUID,
     staff_id: uuid.UUID,
@@ -192,7 +194,7 @@ async def use_code(
     return None
 
 
-async def has_device(conn: asyncpg.Connection, staff_id: uuid.UUID) -> bool:
+async def has_device(conn: Connection, staff_id: uuid.UUID) -> bool:
     return bool(
         await conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM totp_devices WHERE staff_id = $1
@@ -202,7 +204,7 @@ async def has_device(conn: asyncpg.Connection, staff_id: uuid.UUID) -> bool:
     )
 
 
-async def list_devices(conn: asyncpg.Connection, staff_id: uuid.UUID) -> list[asyncpg.Record]:
+async def list_devices(conn: Connection, staff_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(  # type: ignore[no-any-return]
         """SELECT id, name, confirmed_at, last_used_at FROM totp_devices
            WHERE staff_id = $1 AND confirmed_at IS NOT NULL AND removed_at IS NULL
@@ -212,7 +214,7 @@ async def list_devices(conn: asyncpg.Connection, staff_id: uuid.UUID) -> list[as
 
 
 async def remove_device(
-    conn: asyncpg.Connection, school_id: uuid.UUID, staff_id: uuid.UUID, device_id: uuid.UUID
+    conn: Connection, school_id: uuid.UUID, staff_id: uuid.UUID, device_id: uuid.UUID
 ) -> bool:
     return (
         await conn.fetchval(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from services.ingest.api.bodies import read_json
@@ -22,6 +21,7 @@ from services.ingest.api.context import database, path_id, state
 from shared import audit, fields
 from shared.auth.api_keys import require_admin
 from shared.auth.caller import client_ip
+from shared.database import Connection
 from shared.problems import InvalidInput, NotFound
 
 PATH = "/v1/schools/{school_id}/access-settings"
@@ -115,9 +115,7 @@ def _whole(payload: Any, key: str, low: int, high: int) -> int:
     return value
 
 
-async def _current(
-    conn: asyncpg.Connection, school_id: uuid.UUID, lock: bool = False
-) -> dict[str, Any]:
+async def _current(conn: Connection, school_id: uuid.UUID, lock: bool = False) -> dict[str, Any]:
     if lock:  # two PUTs for one school apply in turn, each audited against the true before
         await conn.execute("SELECT 1 FROM schools WHERE id = $1 FOR UPDATE", school_id)
     row = await conn.fetchrow(_SELECT, school_id)

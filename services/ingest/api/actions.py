@@ -14,6 +14,7 @@ from services.ingest.api.representation import new_action, stored_action
 from services.ingest.records import actions
 from services.ingest.records.inputs import parse_action
 from shared.auth.caller import Caller
+from shared.database import Connection
 from shared.problems import Conflict, NotFound
 
 
@@ -47,7 +48,7 @@ def _refuse(verdict: asyncpg.Record) -> None:
 
 
 async def _replay(
-    conn: asyncpg.Connection, who: Caller, key: str | None, digest: bytes | None
+    conn: Connection, who: Caller, key: str | None, digest: bytes | None
 ) -> web.Response:
     existing = None if key is None else await actions.find_by_key(conn, who.school_id, key)
     if existing is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 from aiohttp import web
 
 from services.ingest.api.bodies import read_json
@@ -14,6 +13,7 @@ from services.ingest.records.roster import import_roster, parse_roster
 from services.ingest.records.schools import create_school
 from shared import fields
 from shared.auth.api_keys import new_api_key, require_admin
+from shared.database import Connection
 from shared.problems import NotFound
 
 MAX_ROSTER_BYTES = 32 * 1024 * 1024
@@ -81,6 +81,6 @@ def _name(body: object) -> str:
     return fields.text(fields.required(payload, "name"), "name", max_len=200)
 
 
-async def _require_school(conn: asyncpg.Connection, school_id: uuid.UUID) -> None:
+async def _require_school(conn: Connection, school_id: uuid.UUID) -> None:
     if not await conn.fetchval("SELECT EXISTS (SELECT FROM schools WHERE id = $1)", school_id):
         raise NotFound("No such school.")

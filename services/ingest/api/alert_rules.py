@@ -15,13 +15,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from services.ingest.api.bodies import read_json
 from services.ingest.api.context import database, path_id, state
 from shared import fields
 from shared.auth.api_keys import require_admin
+from shared.database import Connection
 from shared.domain import ROLES, EventKind
 from shared.problems import InvalidInput, NotFound
 
@@ -126,7 +126,7 @@ def _check_categories(rules: list[RuleInput], slugs: set[str]) -> None:
             )
 
 
-async def _rules_json(conn: asyncpg.Connection, school_id: uuid.UUID) -> list[dict[str, Any]]:
+async def _rules_json(conn: Connection, school_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(_SELECT, school_id)
     return [
         {

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from shared import access, audit, fields
 from shared.auth.caller import caller, client_ip, viewer
+from shared.database import Connection
 from shared.problems import NotFound
 from shared.web import request_pool
 
@@ -61,7 +62,7 @@ async def get_chronology(request: web.Request) -> web.Response:
     return web.json_response(entries)
 
 
-async def _entries(conn: asyncpg.Connection, incident_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+async def _entries(conn: Connection, incident_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
     if not incident_ids:
         return []
     entries = [_incident(r) for r in await conn.fetch(_INCIDENTS, incident_ids)]

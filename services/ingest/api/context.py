@@ -22,6 +22,7 @@ from shared.auth import caller as auth
 from shared.auth.api_keys import ApiCaller, ApiKeyCache
 from shared.auth.caller import Caller
 from shared.config import Settings
+from shared.database import Connection
 from shared.problems import Forbidden, NotFound, Overloaded
 from shared.web import request_pool
 
@@ -85,7 +86,7 @@ async def session_author(
 
 
 @asynccontextmanager
-async def database(request: web.Request) -> AsyncIterator[asyncpg.Connection]:
+async def database(request: web.Request) -> AsyncIterator[Connection]:
     """A connection from the request's lane, shed with 503 past db_acquire_timeout."""
     ingest = request.app[INGEST]
     lane = request.get(LANE)

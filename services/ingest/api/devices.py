@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 from aiohttp import web
 
 from services.ingest.api import forms
@@ -16,6 +15,7 @@ from shared import access, audit, fields
 from shared.auth import state, totp
 from shared.auth.caller import Caller, caller, client_ip, session, viewer
 from shared.auth.sessions import set_cookie
+from shared.database import Connection
 from shared.problems import Forbidden, InvalidInput, NotFound
 from shared.web import request_pool
 
@@ -110,7 +110,7 @@ async def delete_device(request: web.Request) -> web.Response:
 
 
 async def _remove(
-    conn: asyncpg.Connection, who: Caller, target: uuid.UUID | None, device_id: uuid.UUID, ip: str
+    conn: Connection, who: Caller, target: uuid.UUID | None, device_id: uuid.UUID, ip: str
 ) -> None:
     v = await viewer(conn, who)
     if target is None or not access.can_manage_devices(v, who.school_id, target):
@@ -121,7 +121,7 @@ async def _remove(
 
 
 async def _audit(
-    conn: asyncpg.Connection,
+    conn: Connection,
     school_id: uuid.UUID,
     actor: uuid.UUID | None,
     action: str,

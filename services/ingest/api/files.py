@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-import asyncpg
 from aiohttp import BodyPartReader, web
 
 from services.ingest.api.context import caller, database, path_id, session_author, state
@@ -24,6 +23,7 @@ from services.ingest.records.incidents import STATEMENT_TIMEOUT
 from services.ingest.records.sniffing import sniff
 from shared import fields
 from shared.auth.caller import Caller, visible_or_404
+from shared.database import Connection
 from shared.problems import InvalidInput, NotFound, TooLarge, UnsupportedMediaType
 
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\/]')
@@ -153,7 +153,7 @@ async def _store(
     return str(path)
 
 
-async def _refuse(conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID) -> None:
+async def _refuse(conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID) -> None:
     exists = await conn.fetchval(
         "SELECT EXISTS (SELECT FROM incidents WHERE school_id = $1 AND id = $2)",
         school_id,

@@ -20,6 +20,7 @@ from services.ingest.records import incidents as queries
 from services.ingest.records.inputs import parse_incident
 from shared import audit
 from shared.auth.caller import Caller, client_ip, visible_or_404
+from shared.database import Connection
 from shared.problems import Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -76,7 +77,7 @@ def refuse_unknown(values: list[str], field: str, what: str) -> None:
 
 
 async def replay(
-    conn: asyncpg.Connection, who: Caller, key: str | None, digest: bytes | None
+    conn: Connection, who: Caller, key: str | None, digest: bytes | None
 ) -> web.Response:
     existing = None if key is None else await queries.find_by_key(conn, who.school_id, key)
     if existing is None:
@@ -104,7 +105,7 @@ async def get_incident(request: web.Request) -> web.Response:
 
 
 async def audit_view(
-    conn: asyncpg.Connection,
+    conn: Connection,
     request: web.Request,
     who: Caller,
     incident_id: uuid.UUID,
@@ -124,7 +125,7 @@ async def audit_view(
 
 
 async def _load(
-    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
 ) -> dict[str, object]:
     row = await queries.fetch_incident(conn, school_id, incident_id)
     if row is None:

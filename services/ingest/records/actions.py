@@ -15,6 +15,7 @@ import asyncpg
 from services.ingest.records.incidents import STATEMENT_TIMEOUT
 from services.ingest.records.inputs import ActionInput
 from shared import alerts
+from shared.database import Connection
 
 _RECORD = """
 WITH incident AS (
@@ -60,7 +61,7 @@ WHERE a.school_id = $1 AND a.idempotency_key = $2
 
 
 async def record_action(
-    conn: asyncpg.Connection,
+    conn: Connection,
     school_id: uuid.UUID,
     api_key_id: uuid.UUID | None,
     incident_id: uuid.UUID,
@@ -86,7 +87,5 @@ async def record_action(
     return row
 
 
-async def find_by_key(
-    conn: asyncpg.Connection, school_id: uuid.UUID, key: str
-) -> asyncpg.Record | None:
+async def find_by_key(conn: Connection, school_id: uuid.UUID, key: str) -> asyncpg.Record | None:
     return await conn.fetchrow(_BY_KEY, school_id, key, timeout=STATEMENT_TIMEOUT)

@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 
 from services.ingest.records.inputs import IncidentInput
+from shared.database import Connection
 from shared.domain import PRIVILEGED_ROLES
 
 STATEMENT_TIMEOUT = 5.0  # seconds; a hung database must not hang a request
@@ -72,7 +73,7 @@ _PRIVILEGED = sorted(PRIVILEGED_ROLES)
 
 
 async def record_incident(
-    conn: asyncpg.Connection,
+    conn: Connection,
     school_id: uuid.UUID,
     api_key_id: uuid.UUID | None,
     data: IncidentInput,
@@ -103,7 +104,7 @@ async def record_incident(
 
 
 async def find_by_key(
-    conn: asyncpg.Connection, school_id: uuid.UUID, idempotency_key: str
+    conn: Connection, school_id: uuid.UUID, idempotency_key: str
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, request_hash FROM incidents WHERE school_id = $1 AND idempotency_key = $2",
@@ -149,18 +150,18 @@ WHERE f.school_id = $1 AND f.incident_id = $2 ORDER BY f.uploaded_at, f.id
 
 
 async def fetch_incident(
-    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(_INCIDENT, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
 
 
 async def fetch_actions(
-    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
 ) -> list[asyncpg.Record]:
     return await conn.fetch(_ACTIONS, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
 
 
 async def fetch_files(
-    conn: asyncpg.Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
 ) -> list[asyncpg.Record]:
     return await conn.fetch(_FILES, school_id, incident_id, timeout=STATEMENT_TIMEOUT)

@@ -13,10 +13,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import asyncpg
-
 from services.ingest.records import roster_queries as q
 from shared import fields
+from shared.database import Connection
 from shared.domain import ROLES
 from shared.problems import InvalidInput
 
@@ -145,9 +144,7 @@ def _known(table: str, key: str, lists: list[list[str]], known: set[str]) -> Non
                 )
 
 
-async def import_roster(
-    conn: asyncpg.Connection, school_id: uuid.UUID, roster: Roster
-) -> dict[str, int]:
+async def import_roster(conn: Connection, school_id: uuid.UUID, roster: Roster) -> dict[str, int]:
     """Upsert the roster for one school. The caller owns the transaction."""
     # Two imports for one school at once would interleave their deactivations.
     await conn.execute(

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.database import Connection
 from shared.problems import InvalidInput
 
 UPSERT_STAFF = """
@@ -94,7 +95,7 @@ REPLACE_PUPIL_CLASSES = (
 
 
 async def upsert(
-    conn: asyncpg.Connection,
+    conn: Connection,
     upsert_sql: str,
     deactivate_sql: str,
     school_id: uuid.UUID,
@@ -112,7 +113,7 @@ async def upsert(
 
 
 async def replace_links(
-    conn: asyncpg.Connection,
+    conn: Connection,
     statements: tuple[str, str],
     school_id: uuid.UUID,
     pairs: list[dict[str, str]],

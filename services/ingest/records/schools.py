@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
+from shared.database import Connection
 
 
-async def create_school(conn: asyncpg.Connection, name: str) -> uuid.UUID:
+async def create_school(conn: Connection, name: str) -> uuid.UUID:
     school_id: uuid.UUID = await conn.fetchval(
         "INSERT INTO schools (name) VALUES ($1) RETURNING id", name
     )

@@ -93,3 +93,77 @@ def alert_json(row: asyncpg.Record) -> dict[str, Any]:
 
 def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+# -- One person's inbox, for the staff pages ---------------------------------------------------
+
+INBOX_PAGE_SIZE = 25
+
+# Unread first, then newest: the index alerts_inbox serves both the page and its order, so
+# the first page costs the same for 5 alerts or 20,000.
+_INBOX = """
+SELECT a.id, a.incident_id, a.queued_at, a.read_at, a.actioned_at, a.state, e.kind AS event,
+       i.reference, i.restricted, i.pupil_id,
+       p.first_name || ' ' || p.last_name AS pupil,
+       coalesce(aa.first_name || ' ' || aa.last_name, ia.first_name || ' ' || ia.last_name)
+           AS raised_by,
+       ARRAY(SELECT l.pupil_id FROM incident_linked_pupils l WHERE l.incident_id = i.id)
+           AS linked,
+       ARRAY(SELECT coalesce(g.name || ': ', '') || c.name
+             FROM incident_categories ic
+             JOIN categories c ON c.school_id = ic.school_id AND c.slug = ic.category_slug
+             LEFT JOIN categories g ON g.school_id = c.school_id AND g.slug = c.parent_slug
+             WHERE ic.incident_id = i.id ORDER BY ic.category_slug) AS categories,
+       ARRAY(SELECT DISTINCT coalesce(g.name, c.name)
+             FROM incident_categories ic
+             JOIN categories c ON c.school_id = ic.school_id AND c.slug = ic.category_slug
+             LEFT JOIN categories g ON g.school_id = c.school_id AND g.slug = c.parent_slug
+             WHERE ic.incident_id = i.id) AS groups
+FROM alerts a
+JOIN alert_events e ON e.id = a.event_id
+JOIN incidents i ON i.id = a.incident_id
+JOIN pupils p ON p.id = i.pupil_id
+JOIN staff ia ON ia.id = i.author_id
+LEFT JOIN actions act ON act.id = e.action_id
+LEFT JOIN staff aa ON aa.id = act.author_id
+WHERE a.recipient_id = $1
+ORDER BY (a.read_at IS NOT NULL), a.queued_at DESC, a.id
+LIMIT $2 OFFSET $3"""
+
+_INBOX_COUNTS = """
+SELECT count(*) FILTER (WHERE read_at IS NULL) AS new,
+       count(*) FILTER (WHERE read_at IS NOT NULL AND actioned_at IS NULL) AS read,
+       count(*) FILTER (WHERE actioned_at IS NOT NULL) AS actioned
+FROM alerts WHERE recipient_id = $1"""
+
+
+async def inbox(conn: asyncpg.Connection, staff_id: uuid.UUID, page: int) -> list[asyncpg.Record]:
+    """Page `page` (from 1) of a person's alerts with what the list shows of each incident."""
+    offset = (max(page, 1) - 1) * INBOX_PAGE_SIZE
+    return await conn.fetch(_INBOX, staff_id, INBOX_PAGE_SIZE, offset)  # type: ignore[no-any-return]
+
+
+async def inbox_counts(conn: asyncpg.Connection, staff_id: uuid.UUID) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(_INBOX_COUNTS, staff_id)
+    return row
+
+
+def reading_state(row: asyncpg.Record) -> str:
+    """What the recipient has done with it: new, read or actioned."""
+    if row["actioned_at"] is not None:
+        return "actioned"
+    return "new" if row["read_at"] is None else "read"
+
+
+async def open_own_alert(
+    conn: asyncpg.Connection, alert_id: uuid.UUID, staff_id: uuid.UUID
+) -> uuid.UUID | None:
+    """Marks the person's own alert read (first time kept) and returns its incident; None when
+    the alert is not theirs or does not exist."""
+    incident_id: uuid.UUID | None = await conn.fetchval(
+        """UPDATE alerts SET read_at = coalesce(read_at, now())
+           WHERE id = $1 AND recipient_id = $2 RETURNING incident_id""",
+        alert_id,
+        staff_id,
+    )
+    return incident_id

@@ -30,7 +30,7 @@ from services.ingest.door import (
 )
 from services.ingest.metrics import IngestMetrics, refresh_on_scrape
 from services.ingest.records.incidents import STATEMENT_TIMEOUT
-from services.ingest.web import pages
+from services.ingest.web import routes as pages
 from services.ingest.worker_bell import WorkerBell
 from shared import database
 from shared.auth import state as auth_state

@@ -1,0 +1,19 @@
+"""Every staff page, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.ingest.web import alerts, errors, incidents, pupils, rendering, safeguarding, signin
+
+
+def add_pages(app: web.Application) -> None:
+    rendering.setup(app)
+    app.middlewares.append(errors.page_errors)
+    r = app.router
+    signin.add_routes(r)
+    alerts.add_routes(r)
+    incidents.add_routes(r)
+    pupils.add_routes(r)
+    safeguarding.add_routes(r)
+    r.add_static("/static/staff/", rendering.HERE / "static", append_version=False)

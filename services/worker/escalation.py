@@ -6,6 +6,10 @@ by level, see rules.ESCALATION_ROLES), so it is recorded in the incident's alert
 The unique index alert_events_escalation (incident_id, level) makes each step happen once,
 however many workers run this loop.
 
+A failed alert is escalated at once: when an alert of a restricted incident has failed for
+good (the notifier gave up), the next step is raised without waiting for the delay, since
+that person will never hear of it. See `reraise_failed_once`.
+
 TODO: DOMAIN.md says "within a set time during school hours". The delay is counted in wall
 time for now (settings.escalation_seconds); school hours per school are not modelled yet.
 """
@@ -46,6 +50,52 @@ RETURNING id
 
 # (level, follows the event of this kind, at this level)
 STEPS = ((1, "incident", 0), (2, "escalation", 1))
+
+
+# The step after the last one raised, now, for each restricted incident with an alert that
+# failed for good after that step was raised (a failure before it is answered by it), unless
+# a DSL or deputy DSL has read one of its alerts. Failures of the last step raise nothing.
+_RERAISE_FAILED = """
+INSERT INTO alert_events (school_id, kind, incident_id, level, priority)
+SELECT DISTINCT i.school_id, 'escalation', i.id, step.level, 1
+FROM alerts a
+JOIN alert_events e ON e.id = a.event_id
+JOIN incidents i ON i.id = a.incident_id AND i.restricted
+CROSS JOIN LATERAL (SELECT coalesce(max(x.level), 0) + 1 AS level, max(x.created_at) AS last_at
+                    FROM alert_events x
+                    WHERE x.incident_id = i.id AND x.kind = 'escalation') step
+WHERE e.created_at > now() - make_interval(secs => $2)
+  AND a.state = 'failed'
+  AND step.level <= $1
+  AND (step.last_at IS NULL OR coalesce(a.failed_at, now()) > step.last_at)
+  AND NOT EXISTS (SELECT 1 FROM alerts r JOIN staff s ON s.id = r.recipient_id
+                  WHERE r.incident_id = i.id AND r.read_at IS NOT NULL
+                    AND s.roles && ARRAY['dsl', 'deputy_dsl'])
+ON CONFLICT (incident_id, level) WHERE kind = 'escalation' DO NOTHING
+RETURNING id, level
+"""
+
+LAST_LEVEL = max(level for level, _, _ in STEPS)
+
+
+async def escalation_pass(pool: asyncpg.Pool, redis: ArqRedis, delay_seconds: float) -> list[int]:
+    """One run of the escalation loop: failed alerts first (they are due now), then the
+    steps whose delay has passed."""
+    created = await reraise_failed_once(pool, redis, delay_seconds)
+    return created + await escalate_once(pool, redis, delay_seconds)
+
+
+async def reraise_failed_once(
+    pool: asyncpg.Pool, redis: ArqRedis, delay_seconds: float = 0.0
+) -> list[int]:
+    """Raise the next step now for restricted incidents whose alert failed for good; ring
+    the worker for each. Idempotent: a step is raised once (alert_events_escalation)."""
+    rows = await pool.fetch(_RERAISE_FAILED, LAST_LEVEL, max(LOOKBACK_SECONDS, 4 * delay_seconds))
+    created = [r["id"] for r in rows]
+    for row in rows:
+        log.warning("failed_alert_reraised", event_id=row["id"], escalation_level=row["level"])
+    await queue.enqueue_resolve_many(redis, created, urgent=set(created))
+    return created
 
 
 async def escalate_once(pool: asyncpg.Pool, redis: ArqRedis, delay_seconds: float) -> list[int]:

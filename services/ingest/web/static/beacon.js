@@ -3,6 +3,8 @@
 // - a minute before the idle timeout, a warning offers "Stay signed in";
 // - the password pages post to the JSON API (they have no form action of their own yet);
 // - pages may register more enhancements on window.beacon (pupil search, body map).
+import { initAll } from "./govuk-frontend.min.js";
+
 const $ = (id) => document.getElementById(id);
 
 function blankScreen() {
@@ -66,6 +68,7 @@ function passwordPages() {
   });
 }
 
+initAll();
 blankScreen();
 idleWarning();
 passwordPages();

@@ -4,13 +4,13 @@ import pytest
 
 from services.worker.main import build_worker, close_worker
 from shared import queue
-from tests.worker.fixtures import seed_school
+from tests.support.world import seed_school
 
 
 @pytest.fixture
 async def school(pg):
     async with pg.acquire() as conn:
-        return await seed_school(conn)
+        return await seed_school(conn, "Worker Primary")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.ingest.main import create_app
 from services.worker.recipients import resolve
 from tests.conftest import ADMIN_TOKEN
-from tests.worker.fixtures import recipients, record_incident
+from tests.support.world import alerted, record_incident
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -59,10 +59,10 @@ async def test_put_replaces_the_rules_and_the_worker_uses_them(client, school, p
     assert shape(stored) == shape(new)
     assert stored == await (await client.get(path(school.id), headers=ADMIN)).json()
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S09", "P0002", ["sen/hln"])
+        event = (await record_incident(conn, school, "S09", "P0002", ["sen/hln"])).event
         async with conn.transaction():
             await resolve(conn, event)
-        assert await recipients(conn, event) == {"S01", "S02", "S03", "S07", "S08"}
+        assert await alerted(conn, event) == {"S01", "S02", "S03", "S07", "S08"}
 
 
 async def test_put_accepts_a_wrapped_list_and_can_empty_the_rules(client, school):

@@ -4,12 +4,14 @@ import asyncio
 
 from services.worker.escalation import escalate_once
 from shared import queue
-from tests.worker.fixtures import recipients, record_incident
+from tests.support.world import alerted, record_incident
 
 
 async def restricted_incident(pg, school, drain, redis):
     async with pg.acquire() as conn:
-        incident, event = await record_incident(conn, school, "S03", "P0001", ["safeguarding/cla"])
+        recorded = await record_incident(conn, school, "S03", "P0001", ["safeguarding/cla"])
+        incident = recorded.id
+        event = recorded.event
     await queue.enqueue_resolve(redis, event)
     await drain()
     return incident, event
@@ -43,10 +45,10 @@ async def test_unread_restricted_incident_escalates_to_deputies_then_head(pg, re
     assert await escalate_once(pg, redis, 0) == []  # level 2 waits for level 1's alerts
     await drain()
     async with pg.acquire() as conn:
-        assert await recipients(conn, first) == {"S05"}
+        assert await alerted(conn, first) == {"S05"}
         [second] = await escalate_once(pg, redis, 0)
         await drain()
-        assert await recipients(conn, second) == {"S01"}
+        assert await alerted(conn, second) == {"S01"}
     assert await escalate_once(pg, redis, 0) == []
     assert await escalations(pg, incident) == [(1, first), (2, second)]
     priorities = await pg.fetch("SELECT DISTINCT priority FROM alerts")
@@ -76,7 +78,7 @@ async def test_deputy_reading_the_escalation_stops_level_two(pg, redis, school, 
 
 async def test_unrestricted_incidents_never_escalate(pg, redis, school, drain):
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S03", "P0001", ["behaviour"])
+        event = (await record_incident(conn, school, "S03", "P0001", ["behaviour"])).event
     await queue.enqueue_resolve(redis, event)
     await drain()
     assert await escalate_once(pg, redis, 0) == []

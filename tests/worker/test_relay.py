@@ -1,7 +1,6 @@
 """The outbox relay and the worker job: events arq never got are handed over and resolved."""
 
 import asyncio
-import time
 
 import pytest
 import structlog
@@ -13,7 +12,8 @@ from services.worker.main import build_worker, close_worker
 from services.worker.recipients import resolve
 from shared import queue
 from tests.support.redis_server import RedisServer
-from tests.worker.fixtures import recipients, record_incident
+from tests.support.until import until
+from tests.support.world import alerted, record_incident
 
 
 async def job_exists(redis, job_id):
@@ -28,7 +28,7 @@ async def outbox_row(pg, event):
 
 async def test_relay_hands_over_a_lost_event_and_the_worker_resolves_it(pg, redis, school, drain):
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S09", "P0001", ["behaviour"])
+        event = (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
     # Ingest committed but died before enqueueing: nothing in Redis.
     assert not await job_exists(redis, f"event:{event}")
     passed = await relay.relay_once(pg, redis, new_grace=0)
@@ -40,7 +40,7 @@ async def test_relay_hands_over_a_lost_event_and_the_worker_resolves_it(pg, redi
     assert await drain() == 1
     assert (await outbox_row(pg, event))["resolved_at"] is not None
     async with pg.acquire() as conn:
-        assert await recipients(conn, event) == {"S01", "S02", "S03", "S06", "S08"}
+        assert await alerted(conn, event) == {"S01", "S02", "S03", "S06", "S08"}
     assert await job_exists(redis, f"deliver:{event}")
     # Resolved: the relay leaves it alone, and arq kept no result that would refuse a re-ring.
     assert (await relay.relay_once(pg, redis, new_grace=0, stale_seconds=0)).rung == 0
@@ -49,7 +49,7 @@ async def test_relay_hands_over_a_lost_event_and_the_worker_resolves_it(pg, redi
 
 async def test_relay_waits_for_ingest_then_rings_again_only_when_stale(pg, redis, school):
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S09", "P0001", ["behaviour"])
+        event = (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
     assert (await relay.relay_once(pg, redis)).rung == 0  # ingest's own enqueue is due first
     assert (await relay.relay_once(pg, redis, new_grace=0)).enqueued == 1
     assert (await relay.relay_once(pg, redis, new_grace=0)).rung == 0  # rung, not yet stale
@@ -64,10 +64,10 @@ async def test_relay_puts_restricted_events_ahead_of_the_routine_backlog(
     monkeypatch.setattr(relay, "BATCH", 2)
     async with pg.acquire() as conn:
         plain = [
-            (await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
+            (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
             for _ in range(3)
         ]
-        urgent = (await record_incident(conn, school, "S09", "P0001", ["safeguarding"]))[1]
+        urgent = (await record_incident(conn, school, "S04", "P0001", ["safeguarding"])).event
     assert (await relay.relay_once(pg, redis, new_grace=0)).enqueued == 4
     # arq takes due jobs in score order: the restricted event, recorded last, comes first.
     queued = [j.decode() for j in await redis.zrange(queue.WORKER_QUEUE, 0, -1)]
@@ -78,10 +78,10 @@ async def test_relay_puts_restricted_events_ahead_of_the_routine_backlog(
 async def test_an_urgent_event_rung_after_a_backlog_is_resolved_first(pg, redis, school, settings):
     async with pg.acquire() as conn:
         plain = [
-            (await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
+            (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
             for _ in range(5)
         ]
-        urgent = (await record_incident(conn, school, "S09", "P0001", ["safeguarding"]))[1]
+        urgent = (await record_incident(conn, school, "S04", "P0001", ["safeguarding"])).event
     await queue.enqueue_resolve_many(redis, plain)
     await queue.enqueue_resolve_many(redis, [urgent], urgent={urgent})
     worker = build_worker(
@@ -99,7 +99,7 @@ async def test_an_urgent_event_rung_after_a_backlog_is_resolved_first(pg, redis,
 
 async def test_relay_rings_the_notifier_for_alerts_left_queued(pg, redis, school):
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S09", "P0001", ["behaviour"])
+        event = (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
         async with conn.transaction():
             await resolve(conn, event)
     assert await relay.ring_notifier(pg, redis) == 0  # fresh: the worker's own ring is due
@@ -107,18 +107,11 @@ async def test_relay_rings_the_notifier_for_alerts_left_queued(pg, redis, school
     assert await job_exists(redis, f"deliver:{event}")
 
 
-async def until(condition, what, seconds=10):
-    deadline = time.monotonic() + seconds
-    while not await condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.02)
-
-
 async def test_relay_loop_survives_redis_going_away(pg, school):
     server = RedisServer().start()
     redis = await queue.connect(server.url())
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S09", "P0001", ["behaviour"])
+        event = (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
     with structlog.testing.capture_logs() as logs:
         server.stop()
         loop = background.start(0.05, "relay", lambda: relay.relay_once(pg, redis, new_grace=0))
@@ -127,14 +120,14 @@ async def test_relay_loop_survives_redis_going_away(pg, school):
             async def failed_twice():
                 return sum(e["event"] == "background_pass_unavailable" for e in logs) >= 2
 
-            await until(failed_twice, "the relay did not report Redis unavailable")
+            await until(failed_twice, 10, "the relay did not report Redis unavailable")
             assert not loop.done(), "the relay loop died"
             server.start()
 
             async def handed_over():
                 return (await outbox_row(pg, event))["enqueue_count"] == 1
 
-            await until(handed_over, "the relay never handed the event over")
+            await until(handed_over, 10, "the relay never handed the event over")
             assert await job_exists(redis, f"event:{event}")
         finally:
             await background.stop([loop])
@@ -146,7 +139,7 @@ async def test_job_turns_database_unavailable_into_retry(pg, redis, school, data
     import asyncpg
 
     async with pg.acquire() as conn:
-        _, event = await record_incident(conn, school, "S09", "P0001", ["behaviour"])
+        event = (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
     closed = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
     await closed.close()
     with pytest.raises(Retry):
@@ -157,7 +150,7 @@ async def test_job_turns_database_unavailable_into_retry(pg, redis, school, data
 async def test_two_workers_and_duplicate_rings_create_each_alert_once(pg, redis, school, drain):
     async with pg.acquire() as conn:
         events = [
-            (await record_incident(conn, school, "S09", "P0001", ["behaviour"]))[1]
+            (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
             for _ in range(20)
         ]
     for e in events:

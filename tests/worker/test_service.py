@@ -4,12 +4,12 @@ resolves it, escalation fires with a short delay, and `beacon worker --check` re
 import asyncio
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.support.processes import Service, service_env
 from tests.support.redis_server import RedisServer
-from tests.worker.fixtures import recipients, record_incident
+from tests.support.until import until
+from tests.support.world import alerted, record_incident
 
 
 def worker_check(env) -> int:
@@ -19,26 +19,30 @@ def worker_check(env) -> int:
     ).returncode
 
 
-async def until(condition, what, service, seconds=20):
-    deadline = time.monotonic() + seconds
-    while not await condition():
+async def while_running(condition, what, service, seconds=20):
+    """until(), failing at once if the worker process exits meanwhile."""
+
+    async def check():
         assert service.proc.poll() is None, f"worker exited: {service.tail()}"
-        assert time.monotonic() < deadline, f"{what}: {service.tail()}"
-        await asyncio.sleep(0.05)
+        return await condition()
+
+    await until(check, seconds, lambda: f"{what}: {service.tail()}")
 
 
 async def test_worker_process_relays_resolves_escalates_and_reports_health(env, pg, school):
     env = {**env, "ESCALATION_SECONDS": "1", "RELAY_INTERVAL": "0.1"}
     assert worker_check(env) == 1  # no worker yet
     async with pg.acquire() as conn:
-        incident, event = await record_incident(conn, school, "S03", "P0001", ["safeguarding/cla"])
+        recorded = await record_incident(conn, school, "S03", "P0001", ["safeguarding/cla"])
+        incident = recorded.id
+        event = recorded.event
     worker = Service("worker", env).start()
     try:
 
         async def healthy():
             return await asyncio.to_thread(worker_check, env) == 0
 
-        await until(healthy, "worker never reported healthy", worker)
+        await while_running(healthy, "worker never reported healthy", worker)
 
         async def escalated_twice():
             return (
@@ -50,9 +54,9 @@ async def test_worker_process_relays_resolves_escalates_and_reports_health(env, 
                 == 2
             )
 
-        await until(escalated_twice, "no level-2 escalation", worker)
+        await while_running(escalated_twice, "no level-2 escalation", worker)
         async with pg.acquire() as conn:
-            assert await recipients(conn, event) == {"S01", "S02", "S04", "S05"}
+            assert await alerted(conn, event) == {"S01", "S02", "S04", "S05"}
         levels = await pg.fetch(
             """SELECT e.level, s.external_id FROM alerts a JOIN alert_events e
                    ON e.id = a.event_id JOIN staff s ON s.id = a.recipient_id
@@ -74,15 +78,15 @@ async def test_worker_process_survives_a_redis_restart(env, pg, school):
         async def healthy():
             return await asyncio.to_thread(worker_check, env) == 0
 
-        await until(healthy, "worker never reported healthy", worker)
+        await while_running(healthy, "worker never reported healthy", worker)
         server.stop()
 
         async def restarting():
             return "worker_restarting" in worker.tail(20_000)
 
-        await until(restarting, "worker did not notice Redis going away", worker)
+        await while_running(restarting, "worker did not notice Redis going away", worker)
         async with pg.acquire() as conn:
-            _, event = await record_incident(conn, school, "S09", "P0001", ["behaviour"])
+            event = (await record_incident(conn, school, "S09", "P0001", ["behaviour"])).event
         server.start()
 
         async def resolved():
@@ -90,8 +94,8 @@ async def test_worker_process_survives_a_redis_restart(env, pg, school):
                 "SELECT resolved_at IS NOT NULL FROM alert_events WHERE id = $1", event
             )
 
-        await until(resolved, "event not resolved after Redis came back", worker)
-        await until(healthy, "worker not healthy after Redis came back", worker)
+        await while_running(resolved, "event not resolved after Redis came back", worker)
+        await while_running(healthy, "worker not healthy after Redis came back", worker)
     finally:
         worker.stop()
         server.cleanup()

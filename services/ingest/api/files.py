@@ -8,8 +8,6 @@ with nosniff, so nothing uploaded is ever rendered by a browser in Beacon's orig
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -19,23 +17,12 @@ from aiohttp import BodyPartReader, web
 from services.ingest.api.context import caller, database, path_id, session_author, state
 from services.ingest.api.incidents import audit_view
 from services.ingest.api.representation import file_path, stamp
+from services.ingest.records.files import Upload, attach_file, safe_name
 from services.ingest.records.incidents import STATEMENT_TIMEOUT
-from services.ingest.records.sniffing import sniff
 from shared import fields
 from shared.auth.caller import Caller, visible_or_404
 from shared.database import Connection
 from shared.problems import InvalidInput, NotFound, TooLarge, UnsupportedMediaType
-
-_UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\/]')
-
-_INSERT = """
-WITH incident AS (SELECT id FROM incidents WHERE school_id = $1 AND id = $2),
-author AS (SELECT id FROM staff WHERE school_id = $1 AND external_id = $3 AND active)
-INSERT INTO incident_files (id, school_id, incident_id, uploaded_by, filename, content_type,
-                            size_bytes, sha256, data, stored_path)
-SELECT $4, $1, incident.id, author.id, $5, $6, $7, $8, $9, $10 FROM incident, author
-RETURNING uploaded_at
-"""
 
 
 async def post_file(request: web.Request) -> web.Response:
@@ -44,41 +31,27 @@ async def post_file(request: web.Request) -> web.Response:
     incident_id = path_id(request, "incident_id")
     named, filename, data = await _read_upload(request, settings.max_file_bytes)
     author = await _author(request, who, incident_id, named)
-    content_type, file_id = sniff(data), uuid.uuid4()
-    stored = await _store(settings.files_dir, who.school_id, file_id, data)
-    digest = hashlib.sha256(data).digest()
+    upload = Upload(filename, data)
     async with database(request) as conn:
-        uploaded_at = await conn.fetchval(
-            _INSERT,
-            who.school_id,
-            incident_id,
-            author,
-            file_id,
-            filename,
-            content_type,
-            len(data),
-            digest,
-            None if stored else data,
-            stored,
-            timeout=STATEMENT_TIMEOUT,
+        stored = await attach_file(
+            conn, settings.files_dir, who.school_id, incident_id, author, upload
         )
-        if uploaded_at is None:
-            if stored:
-                await asyncio.to_thread(Path(stored).unlink, missing_ok=True)
+        if stored is None:
             await _refuse(conn, who.school_id, incident_id)
+    assert stored is not None  # noqa: S101 (_refuse raised otherwise)
     return web.json_response(
         {
-            "id": str(file_id),
-            "filename": filename,
-            "content_type": content_type,
-            "size_bytes": len(data),
-            "sha256": digest.hex(),
+            "id": str(stored.id),
+            "filename": stored.filename,
+            "content_type": stored.content_type,
+            "size_bytes": stored.size_bytes,
+            "sha256": stored.sha256.hex(),
             "uploaded_by": author,
-            "uploaded_at": stamp(uploaded_at),
-            "url": file_path(incident_id, file_id),
+            "uploaded_at": stamp(stored.uploaded_at),
+            "url": file_path(incident_id, stored.id),
         },
         status=201,
-        headers={"Location": file_path(incident_id, file_id)},
+        headers={"Location": file_path(incident_id, stored.id)},
     )
 
 
@@ -108,7 +81,7 @@ async def _read_upload(request: web.Request, max_bytes: int) -> tuple[str | None
             raw = await _read_part(part, 256, "author")
             author = fields.identifier(raw.decode("utf-8", "replace"), "author")
         elif part.name == "file" and upload is None:
-            upload = (_safe_name(part.filename), await _read_part(part, max_bytes, "file"))
+            upload = (safe_name(part.filename), await _read_part(part, max_bytes, "file"))
         else:
             raise InvalidInput(f"Unexpected form field {part.name!r}.", field=part.name or "form")
     if upload is None:
@@ -125,32 +98,6 @@ async def _read_part(part: BodyPartReader, max_bytes: int, name: str) -> bytes:
             raise TooLarge(f"{name} may be at most {max_bytes} bytes.", field=name)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _safe_name(name: str | None) -> str:
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = _UNSAFE_NAME.sub("_", base).strip(" .")[:200]
-    try:
-        cleaned.encode("utf-8")
-    except UnicodeEncodeError:
-        cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
-    return cleaned or "upload"
-
-
-async def _store(
-    files_dir: str, school_id: uuid.UUID, file_id: uuid.UUID, data: bytes
-) -> str | None:
-    """Write under FILES_DIR when configured (returns the path); None: keep it in PostgreSQL."""
-    if not files_dir:
-        return None
-    path = Path(files_dir) / str(school_id) / str(file_id)
-
-    def write() -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-    await asyncio.to_thread(write)
-    return str(path)
 
 
 async def _refuse(conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID) -> None:

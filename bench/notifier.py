@@ -34,8 +34,8 @@ from bench.stack import beacon_database, beacon_env, script  # noqa: E402
 from services.notifier.engine import build_engine, engine_pool  # noqa: E402
 from services.notifier.message import AlertMail, Composer  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from tests.notifier.fixtures import bulk_alerts, seed_school  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.world import pile_of_queued_alerts, seed_school  # noqa: E402
 
 CONNECTIONS = 10
 
@@ -81,7 +81,8 @@ async def bare_round(port: int, sender: str, data: bytes, count: int) -> float:
 async def engine_round(settings: Settings, pool: asyncpg.Pool, count: int) -> float:
     """emails/s: the engine drains `count` queued alerts (claim, compose, send, commit)."""
     async with pool.acquire() as conn:
-        await bulk_alerts(conn, await seed_school(conn, f"Bench {uuid.uuid4().hex[:6]}"), count)
+        school = await seed_school(conn, f"Bench {uuid.uuid4().hex[:6]}")
+        await pile_of_queued_alerts(conn, school, count)
         await conn.execute("ANALYZE alerts")
     engine = build_engine(settings, pool)
     async with engine.running():

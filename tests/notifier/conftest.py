@@ -8,7 +8,7 @@ import pytest
 
 from services.notifier.engine import Engine, build_engine
 from shared.config import Settings
-from tests.notifier.fixtures import School, seed_school
+from tests.support.world import School, seed_school
 
 
 @pytest.fixture

@@ -11,16 +11,17 @@ from email import message_from_bytes, policy
 import asyncpg
 
 from services.notifier.engine import Engine
-from tests.notifier.fixtures import (
-    School,
-    add_action,
-    add_alerts,
-    add_event,
-    add_file,
-    add_incident,
-)
+from services.worker.escalation import escalate_once
+from shared import queue
 from tests.support import roster
 from tests.support.smtp_sink import SmtpSink
+from tests.support.world import (
+    School,
+    attach_file,
+    record_action,
+    record_incident,
+    resolve_alerts,
+)
 
 
 def markers() -> dict[str, str]:
@@ -60,30 +61,37 @@ def views(raw: bytes) -> list[str]:
 
 
 async def test_no_pupil_detail_or_free_text_reaches_any_email(
-    pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+    pg: asyncpg.Pool,
+    school: School,
+    smtp_sink: SmtpSink,
+    make_engine: Callable[..., Engine],
+    redis_url: str,
 ) -> None:
     m = markers()
     async with pg.acquire() as conn:
-        incident = await add_incident(
+        incident = await record_incident(
             conn,
             school,
-            author="S04",
-            pupil="P0001",
-            linked=("P0002", "P0003"),
-            restricted=True,
-            categories=("safeguarding/cla", "cause-for-concern/injury-bruise"),
+            "S04",
+            "P0001",
+            ["safeguarding/cla", "cause-for-concern/injury-bruise"],
+            linked=["P0002", "P0003"],
             description=f"{m['description']} Zephyrine said her DOB is 01/05/2017",
-            agencies=(m["agency"],),
-            body_notes=(m["bodynote"],),
+            agencies=[m["agency"]],
+            body_map=[{"view": "front", "region": "left-arm", "note": m["bodynote"]}],
         )
-        await add_file(conn, incident, f"{m['filename']}.txt", m["filedata"].encode())
-        action_id = await add_action(conn, incident, "S03", m["action"])
-        incident_event = await add_event(conn, incident, priority=1)
-        action_event = await add_event(conn, incident, "action", action_id, priority=1)
-        escalation = await add_event(conn, incident, "escalation", priority=1, level=1)
-        await add_alerts(conn, incident, incident_event, ["S01", "S02", "S03", "S05"], 1)
-        await add_alerts(conn, incident, action_event, ["S01", "S02"], 1)
-        await add_alerts(conn, incident, escalation, ["S05"], 1)
+        await attach_file(conn, school, incident.id, f"{m['filename']}.txt", m["filedata"].encode())
+        action = await record_action(conn, school, incident.id, "S03", m["action"])
+        # Restricted: S01-S03 and the deputy DSL S05 (the author, the DSL, excepted).
+        assert set(await resolve_alerts(conn, incident.event)) == {"S01", "S02", "S03", "S05"}
+        assert set(await resolve_alerts(conn, action.event)) == {"S01", "S02"}
+    redis = await queue.connect(redis_url)
+    try:  # unread by any DSL: the worker's escalation pass raises it to the deputy DSL
+        [escalation] = await escalate_once(pg, redis, 0)
+    finally:
+        await redis.aclose()
+    async with pg.acquire() as conn:
+        assert set(await resolve_alerts(conn, escalation)) == {"S05"}
 
     engine = make_engine()
     async with engine.running():

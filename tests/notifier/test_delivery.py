@@ -4,6 +4,7 @@ permanent failures, leases, concurrency, and the arq doorbell."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from email import message_from_bytes, policy
@@ -15,27 +16,29 @@ from services.notifier.engine import Engine
 from services.notifier.jobs import build_worker, close_worker
 from shared import queue
 from shared.config import Settings
-from tests.notifier.fixtures import (
-    School,
-    add_alerts,
-    add_event,
-    add_incident,
-    alert_states,
-    bulk_alerts,
-)
 from tests.support.smtp_sink import SmtpSink
+from tests.support.until import until
+from tests.support.world import (
+    School,
+    alert_rows,
+    pile_of_queued_alerts,
+    record_action,
+    record_incident,
+    resolve_alerts,
+)
 
 TEMPFAIL = "451 4.3.0 try later"
 NO_SUCH_USER = "550 5.1.1 no such user"
 
 
-async def queued(
-    pg: asyncpg.Pool, school: School, recipients: list[str], priority: int = 0
-) -> dict[str, object]:
+async def queued(pg: asyncpg.Pool, school: School, author: str) -> dict[str, uuid.UUID]:
+    """The alerts of one action by `author` (of S01-S03) on a routine incident: by the default
+    action rule, the other two of head, SLT and pastoral. The incident's own event is left
+    unresolved, so these are the only alerts there are."""
     async with pg.acquire() as conn:
-        incident = await add_incident(conn, school)
-        event = await add_event(conn, incident, priority=priority)
-        return await add_alerts(conn, incident, event, recipients, priority)
+        incident = await record_incident(conn, school)
+        action = await record_action(conn, school, incident.id, author)
+        return await resolve_alerts(conn, action.event)
 
 
 async def send_pass(engine: Engine) -> None:
@@ -50,7 +53,8 @@ async def make_due_now(pg: asyncpg.Pool) -> None:
 async def test_a_queued_alert_is_sent_once_with_the_right_headers(
     pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    ids = await queued(pg, school, ["S01", "S03"])
+    ids = await queued(pg, school, "S02")
+    assert set(ids) == {"S01", "S03"}
     engine = make_engine()
     async with engine.running():
         await send_pass(engine)
@@ -73,7 +77,7 @@ async def test_a_queued_alert_is_sent_once_with_the_right_headers(
         assert link in msg.get_body(("html",)).get_content()
         assert "Oakfield Primary" in msg["Subject"]
         assert "Cause for concern / Injury/Bruise" in msg["Subject"]
-    rows = await alert_states(pg, list(ids.values()))
+    rows = await alert_rows(pg, list(ids.values()))
     assert {r["state"] for r in rows.values()} == {"sent"}
     assert all(
         r["sent_at"] and r["lease_until"] is None and r["attempts"] == 1 for r in rows.values()
@@ -83,16 +87,15 @@ async def test_a_queued_alert_is_sent_once_with_the_right_headers(
 async def test_transient_refusal_is_retried_then_sent(
     pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    ids = await queued(pg, school, ["S02"])
-    alert_id = ids["S02"]
+    ids = list((await queued(pg, school, "S03")).values())
     engine = make_engine()
     async with engine.running():
         smtp_sink.handler.reply = TEMPFAIL
         await send_pass(engine)
-        row = (await alert_states(pg, [alert_id]))[alert_id]
-        assert row["state"] == "retrying"
-        assert row["error"] == TEMPFAIL
-        assert 1.0 <= (row["next_attempt_at"] - row["queued_at"]).total_seconds() <= 4.0
+        for row in (await alert_rows(pg, ids)).values():
+            assert row["state"] == "retrying"
+            assert row["error"] == TEMPFAIL
+            assert 1.0 <= (row["next_attempt_at"] - row["queued_at"]).total_seconds() <= 4.0
 
         smtp_sink.handler.reply = None
         await send_pass(engine)  # not due yet: backoff holds it back
@@ -100,25 +103,25 @@ async def test_transient_refusal_is_retried_then_sent(
         await make_due_now(pg)
         await send_pass(engine)
 
-    row = (await alert_states(pg, [alert_id]))[alert_id]
-    assert (row["state"], row["attempts"], row["error"]) == ("sent", 2, None)
-    assert len(smtp_sink.messages) == 1
+    rows = (await alert_rows(pg, ids)).values()
+    assert {(r["state"], r["attempts"], r["error"]) for r in rows} == {("sent", 2, None)}
+    assert len(smtp_sink.messages) == len(ids)
 
 
 async def test_permanent_refusal_fails_at_once_with_the_reason(
     pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    ids = await queued(pg, school, ["S03"])
+    ids = list((await queued(pg, school, "S02")).values())
     smtp_sink.handler.reply = NO_SUCH_USER
     engine = make_engine()
     async with engine.running():
         await send_pass(engine)
         await make_due_now(pg)
         await send_pass(engine)
-    row = (await alert_states(pg, [ids["S03"]]))[ids["S03"]]
-    assert (row["state"], row["attempts"]) == ("failed", 1)
-    assert row["error"] == NO_SUCH_USER
-    assert row["failed_at"] is not None
+    for row in (await alert_rows(pg, ids)).values():
+        assert (row["state"], row["attempts"]) == ("failed", 1)
+        assert row["error"] == NO_SUCH_USER
+        assert row["failed_at"] is not None
 
 
 async def test_transient_failures_stop_at_the_attempt_limit(
@@ -128,7 +131,7 @@ async def test_transient_failures_stop_at_the_attempt_limit(
     settings: Settings,
     make_engine: Callable[..., Engine],
 ) -> None:
-    ids = await queued(pg, school, ["S01"])
+    ids = list((await queued(pg, school, "S02")).values())
     smtp_sink.handler.reply = TEMPFAIL
     engine = make_engine(max_attempts=3)
     async with engine.running():
@@ -136,9 +139,9 @@ async def test_transient_failures_stop_at_the_attempt_limit(
             await send_pass(engine)
             await make_due_now(pg)
         await send_pass(engine)
-    row = (await alert_states(pg, [ids["S01"]]))[ids["S01"]]
-    assert (row["state"], row["attempts"]) == ("failed", 3)
-    assert row["error"] == f"gave up after 3 attempts: {TEMPFAIL}"
+    for row in (await alert_rows(pg, ids)).values():
+        assert (row["state"], row["attempts"]) == ("failed", 3)
+        assert row["error"] == f"gave up after 3 attempts: {TEMPFAIL}"
 
 
 async def test_smtp_down_leaves_alerts_retrying_then_they_go_out(
@@ -148,12 +151,12 @@ async def test_smtp_down_leaves_alerts_retrying_then_they_go_out(
     settings: Settings,
     make_engine: Callable[..., Engine],
 ) -> None:
-    ids = await queued(pg, school, ["S01", "S02", "S03"])
+    ids = await queued(pg, school, "S03")
     nobody_listens = Settings.from_env({**_env(settings), "SMTP_PORT": str(_closed_port())})
     engine = make_engine(nobody_listens)
     async with engine.running():
         await send_pass(engine)
-    rows = await alert_states(pg, list(ids.values()))
+    rows = await alert_rows(pg, list(ids.values()))
     assert {r["state"] for r in rows.values()} == {"retrying"}
     assert all(r["error"] for r in rows.values())
 
@@ -161,15 +164,16 @@ async def test_smtp_down_leaves_alerts_retrying_then_they_go_out(
     engine = make_engine()
     async with engine.running():
         await send_pass(engine)
-    rows = await alert_states(pg, list(ids.values()))
+    rows = await alert_rows(pg, list(ids.values()))
     assert {r["state"] for r in rows.values()} == {"sent"}
-    assert len(smtp_sink.messages) == 3
+    assert len(smtp_sink.messages) == len(ids)
 
 
 async def test_the_sweeper_takes_back_an_expired_lease(
     pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    ids = await queued(pg, school, ["S01", "S02"])
+    ids = await queued(pg, school, "S03")
+    assert set(ids) == {"S01", "S02"}
     # S01's sender died mid-send (lease expired); S02 is being sent by a live one.
     await pg.execute(
         """UPDATE alerts SET state = 'sending', attempts = 1,
@@ -183,8 +187,8 @@ async def test_the_sweeper_takes_back_an_expired_lease(
     )
     engine = make_engine(sweep_interval=0.05)
     async with engine.running():  # no doorbell: only the sweeper's tick can find it
-        await _until(lambda: len(smtp_sink.messages) >= 1)
-    rows = await alert_states(pg, list(ids.values()))
+        await until(lambda: len(smtp_sink.messages) >= 1, 10)
+    rows = await alert_rows(pg, list(ids.values()))
     assert (rows[ids["S01"]]["state"], rows[ids["S01"]]["attempts"]) == ("sent", 2)
     assert rows[ids["S02"]]["state"] == "sending"
     assert [m.recipients for m in smtp_sink.messages] == [[school.emails["S01"]]]
@@ -194,13 +198,13 @@ async def test_two_engines_on_the_same_backlog_send_each_alert_once(
     pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
     async with pg.acquire() as conn:
-        ids = await bulk_alerts(conn, school, 300)
+        ids = await pile_of_queued_alerts(conn, school, 300)
     first, second = make_engine(batch_size=20), make_engine(batch_size=20)
     async with first.running(), second.running():
         await asyncio.gather(send_pass(first), send_pass(second))
     ids_sent = Counter(m.message["Message-ID"] for m in smtp_sink.messages)
     assert len(ids_sent) == 300 and set(ids_sent.values()) == {1}
-    rows = await alert_states(pg, ids)
+    rows = await alert_rows(pg, ids)
     assert {r["state"] for r in rows.values()} == {"sent"}
     assert {r["attempts"] for r in rows.values()} == {1}
 
@@ -212,7 +216,7 @@ async def test_the_deliver_doorbell_sends_through_the_arq_worker(
     settings: Settings,
     make_engine: Callable[..., Engine],
 ) -> None:
-    ids = await queued(pg, school, ["S01", "S03"])
+    ids = await queued(pg, school, "S02")
     redis = await queue.connect(settings.redis_url)
     try:
         assert await queue.enqueue_deliver(redis, 1)
@@ -226,7 +230,7 @@ async def test_the_deliver_doorbell_sends_through_the_arq_worker(
         assert await queue.enqueue_deliver(redis, 1)
     finally:
         await redis.aclose()
-    rows = await alert_states(pg, list(ids.values()))
+    rows = await alert_rows(pg, list(ids.values()))
     assert {r["state"] for r in rows.values()} == {"sent"}
     assert len(smtp_sink.messages) == 2
 
@@ -251,14 +255,6 @@ def _closed_port() -> int:
     return free_port()  # bound and released: nothing listens there
 
 
-async def _until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while not condition():
-        assert loop.time() < end, "condition not met before the deadline"
-        await asyncio.sleep(0.02)
-
-
 @pytest.fixture(autouse=True)
 def _accepting(smtp_sink: SmtpSink) -> None:
     smtp_sink.handler.reply = None
@@ -268,15 +264,15 @@ async def test_an_alert_whose_leases_keep_expiring_ends_failed(
     pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
     """A crash loop (killed mid-send every time) stops at the attempt limit, recorded."""
-    ids = await queued(pg, school, ["S01"])
+    ids = list((await queued(pg, school, "S02")).values())
     await pg.execute(
         """UPDATE alerts SET state = 'sending', attempts = 3,
-                               lease_until = now() - interval '1 second' WHERE id = $1""",
-        ids["S01"],
+                               lease_until = now() - interval '1 second' WHERE id = ANY($1)""",
+        ids,
     )
     engine = make_engine(max_attempts=3)
     async with engine.running():
         await send_pass(engine)
-    row = (await alert_states(pg, [ids["S01"]]))[ids["S01"]]
-    assert (row["state"], row["error"]) == ("failed", "gave up after 3 attempts")
+    rows = (await alert_rows(pg, ids)).values()
+    assert {(r["state"], r["error"]) for r in rows} == {("failed", "gave up after 3 attempts")}
     assert smtp_sink.messages == []

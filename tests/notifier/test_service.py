@@ -3,7 +3,6 @@ process."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 
@@ -11,9 +10,15 @@ import aiohttp
 import asyncpg
 
 from shared import queue
-from tests.notifier.fixtures import School, add_alerts, add_event, add_incident, bulk_alerts
 from tests.support.processes import Service
 from tests.support.smtp_sink import SmtpSink
+from tests.support.until import until
+from tests.support.world import (
+    School,
+    pile_of_queued_alerts,
+    record_incident,
+    resolve_alerts,
+)
 
 
 async def test_the_notifier_process_sends_on_the_doorbell_and_reports_status(
@@ -22,17 +27,16 @@ async def test_the_notifier_process_sends_on_the_doorbell_and_reports_status(
     notifier = Service("notifier", env, health_port=int(env["NOTIFIER_PORT"])).start()
     try:
         async with pg.acquire() as conn:
-            incident = await add_incident(conn, school)
-            event = await add_event(conn, incident)
-            await add_alerts(conn, incident, event, ["S01", "S02", "S03"])
+            incident = await record_incident(conn, school)
+            ids = await resolve_alerts(conn, incident.event)
         redis = await queue.connect(env["REDIS_URL"])
         try:
-            await queue.enqueue_deliver(redis, event)
+            await queue.enqueue_deliver(redis, incident.event)
         finally:
             await redis.aclose()
         states = await _poll_states(env, school, incident.id, want={"sent"})
-        assert states == {"S01": "sent", "S02": "sent", "S03": "sent"}
-        assert len(smtp_sink.messages) == 3
+        assert states == dict.fromkeys(ids, "sent")
+        assert len(smtp_sink.messages) == len(ids)
     finally:
         notifier.stop()
     assert notifier.proc and notifier.proc.returncode == 0, notifier.tail()
@@ -42,11 +46,12 @@ async def test_alerts_whose_doorbell_was_lost_are_swept(
     env: dict[str, str], pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink
 ) -> None:
     async with pg.acquire() as conn:
-        incident = await add_incident(conn, school)
-        await add_alerts(conn, incident, await add_event(conn, incident), ["S05"])
+        incident = await record_incident(conn, school)
+        ids = await resolve_alerts(conn, incident.event)
     notifier = Service("notifier", env, health_port=int(env["NOTIFIER_PORT"])).start()
-    try:  # nothing is enqueued: only the sweeper can find the alert
-        assert await _poll_states(env, school, incident.id, want={"sent"}) == {"S05": "sent"}
+    try:  # nothing is enqueued: only the sweeper can find the alerts
+        states = await _poll_states(env, school, incident.id, want={"sent"})
+        assert states == dict.fromkeys(ids, "sent")
     finally:
         notifier.stop()
 
@@ -58,25 +63,24 @@ async def _poll_states(
     want: set[str],
     deadline: float = 15.0,
 ) -> dict[str, str]:
+    """The incident's alert states once all are in `want` (fails at the deadline)."""
     url = f"http://127.0.0.1:{env['NOTIFIER_PORT']}/v1/incidents/{incident_id}/alerts"
-    headers = {"Authorization": f"Bearer {school.api_key}"}
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
     async with aiohttp.ClientSession() as http:
-        while True:
-            async with http.get(url, headers=headers) as r:
+
+        async def settled() -> dict[str, str] | None:
+            async with http.get(url, headers=school.headers) as r:
                 assert r.status == 200
                 states = {a["recipient"]: a["state"] for a in await r.json()}
-            if set(states.values()) <= want or loop.time() > end:
-                return states
-            await asyncio.sleep(0.05)
+            return states if states and set(states.values()) <= want else None
+
+        return await until(settled, deadline, f"alerts never all {want}")
 
 
 async def test_sigkill_mid_batch_loses_nothing_and_repeats_only_leased_alerts(
     env: dict[str, str], pg: asyncpg.Pool, school: School, smtp_sink: SmtpSink
 ) -> None:
     async with pg.acquire() as conn:
-        ids = await bulk_alerts(conn, school, 1500)
+        ids = await pile_of_queued_alerts(conn, school, 1500)
     first = Service("notifier", env, health_port=int(env["NOTIFIER_PORT"])).start()
     await _until_sent(pg, at_least=200)
     first.kill()
@@ -98,8 +102,7 @@ async def test_sigkill_mid_batch_loses_nothing_and_repeats_only_leased_alerts(
 
 
 async def _until_sent(pg: asyncpg.Pool, at_least: int, deadline: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while await pg.fetchval("SELECT count(*) FROM alerts WHERE state = 'sent'") < at_least:
-        assert loop.time() < end, "alerts not sent before the deadline"
-        await asyncio.sleep(0.02)
+    async def enough() -> bool:
+        return await pg.fetchval("SELECT count(*) FROM alerts WHERE state = 'sent'") >= at_least
+
+    await until(enough, deadline, f"{at_least} alerts not sent before the deadline")

@@ -13,7 +13,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.notifier.main import create_app
 from shared.config import Settings
 from shared.web import PG
-from tests.notifier.fixtures import School, add_alerts, add_event, add_incident, seed_school
+from tests.support.world import (
+    School,
+    record_action,
+    record_incident,
+    resolve_alerts,
+    seed_school,
+    settle_alert,
+)
 
 FIELDS = {
     "id",
@@ -37,36 +44,22 @@ async def client(settings: Settings, pg: asyncpg.Pool) -> AsyncIterator[TestClie
 
 
 def auth(school: School) -> dict[str, str]:
-    return {"Authorization": f"Bearer {school.api_key}"}
+    return school.headers
 
 
 async def two_events(
     pg: asyncpg.Pool, school: School
 ) -> tuple[uuid.UUID, dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+    """An incident by the admin about P0002 (alerting S01-S03 and P0002's teacher S07), then
+    an action by S03 (alerting S01 and S02); S01's first alert sent, S07's failed."""
     async with pg.acquire() as conn:
-        incident = await add_incident(conn, school)
-        first = await add_alerts(
-            conn, incident, await add_event(conn, incident), ["S01", "S03", "S06"]
-        )
+        incident = await record_incident(conn, school, "S09", "P0002")
+        first = await resolve_alerts(conn, incident.event)
         await conn.execute("UPDATE alerts SET queued_at = queued_at - interval '1 minute'")
-        action = await conn.fetchval(
-            "INSERT INTO actions (school_id, incident_id, author_id, description) "
-            "VALUES ($1, $2, $3, 'x') RETURNING id",
-            school.id,
-            incident.id,
-            school.staff["S03"],
-        )
-        second = await add_alerts(
-            conn, incident, await add_event(conn, incident, "action", action), ["S01"]
-        )
-    await pg.execute(
-        """UPDATE alerts SET state = 'sent', sent_at = now() WHERE id = $1""", first["S01"]
-    )
-    await pg.execute(
-        """UPDATE alerts SET state = 'failed', error = '550 5.1.1 no such user'
-                        WHERE id = $1""",
-        first["S06"],
-    )
+        action = await record_action(conn, school, incident.id, "S03")
+        second = await resolve_alerts(conn, action.event)
+        await settle_alert(conn, first["S01"], "sent")
+        await settle_alert(conn, first["S07"], "failed", "550 5.1.1 no such user")
     return incident.id, first, second
 
 
@@ -80,14 +73,17 @@ async def test_incident_alerts_list_every_recipient_with_state_and_times(
     assert all(set(a) == FIELDS for a in body)
     assert [(a["recipient"], a["event"]) for a in body] == [
         ("S01", "incident"),
+        ("S02", "incident"),
         ("S03", "incident"),
-        ("S06", "incident"),
+        ("S07", "incident"),
         ("S01", "action"),
+        ("S02", "action"),
     ]
     by_id = {a["id"]: a for a in body}
     sent = by_id[str(first["S01"])]
     assert sent["state"] == "sent" and sent["sent_at"] and sent["read_at"] is None
-    assert by_id[str(first["S06"])]["error"] == "550 5.1.1 no such user"
+    failed = by_id[str(first["S07"])]
+    assert failed["state"] == "failed" and failed["error"] == "550 5.1.1 no such user"
     assert by_id[str(second["S01"])]["state"] == "queued"
 
 
@@ -171,6 +167,6 @@ async def test_metrics_report_alerts_due_at_scrape(
 ) -> None:
     await two_events(pg, school)
     text = await (await client.get("/metrics")).text()
-    assert "beacon_alerts_due 2.0" in text  # S03 incident + S01 action are queued
+    assert "beacon_alerts_due 4.0" in text  # S02, S03 incident + S01, S02 action are queued
     assert "beacon_emails_sent_total 0.0" in text
     assert "beacon_email_send_seconds_count 0.0" in text

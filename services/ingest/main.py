@@ -53,9 +53,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.insert(0, _pools)  # before base_app's, which then leaves PG to us
     app.cleanup_ctx.append(_worker_bell)
     auth_state.install(app, AuthConfig.from_settings(settings), api_keys=app[INGEST].api_keys)
-    app[openapi.DOCUMENT] = openapi.document()
     routes.add_routes(app)
     pages.add_pages(app)
+    app[openapi.DOCUMENT] = openapi.document(pages.served(app))
     return app
 
 

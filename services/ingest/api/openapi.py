@@ -404,8 +404,8 @@ _IDEMPOTENCY = {
     "with 200 and 'Idempotent-Replayed: true'; the same key with a different body "
     "is refused with 422 (field 'Idempotency-Key').",
 }
-_API = [{"apiKey": []}, {"session": []}]
-_ADMIN = [{"adminToken": []}]
+_API: list[dict[str, list[str]]] = [{"apiKey": []}, {"session": []}]
+_ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
 _ALWAYS = (401, 403, 429, 503)
 _WITH_BODY = (400, 413, 415, 422)
 _APPEND_ONLY = {
@@ -632,9 +632,10 @@ def _operations_paths() -> dict[str, Any]:
     }
 
 
-def document() -> dict[str, Any]:
-    """Ingest's own paths with the staff fragment (sign-in, authenticators, chronology, pages)
-    merged in (tests check that neither redefines the other's paths or schemas)."""
+def document(pages: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Ingest's own paths with the staff fragment (sign-in, authenticators, chronology) and
+    the staff pages (`pages`: (method, path) as served) merged in (tests check that neither
+    redefines the other's paths or schemas)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -644,7 +645,12 @@ def document() -> dict[str, Any]:
             "pupils and classes are named by the school's own (MIS) ids. Every /v1 "
             "endpoint but the admin ones takes an API key or a staff session.",
         },
-        "paths": {**_paths(), **access_settings.openapi_paths(_problems), **staff.paths()},
+        "paths": {
+            **_paths(),
+            **access_settings.openapi_paths(_problems),
+            **staff.paths(),
+            **staff.page_paths(pages or []),
+        },
         "components": {
             "schemas": {**SCHEMAS, **staff.SCHEMAS},
             "securitySchemes": {

@@ -4,12 +4,13 @@ schemes). Errors refer to the ingest document's `Problem`."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Schema = dict[str, Any]
 
-SESSION = [{"session": []}]
-SESSION_OR_KEY = [{"session": []}, {"apiKey": []}]
+SESSION: list[dict[str, list[str]]] = [{"session": []}]
+SESSION_OR_KEY: list[dict[str, list[str]]] = [{"session": []}, {"apiKey": []}]
 SECURITY_SCHEMES: dict[str, Schema] = {
     "session": {
         "type": "apiKey",
@@ -66,13 +67,6 @@ def _text(max_length: int) -> Schema:
 _CODE: Schema = {"type": "string", "pattern": "^[0-9]{6}$"}
 _STAMP: Schema = {"type": "string", "format": "date-time"}
 _EMPTY = {"description": "Done."}
-_HTML = {
-    "200": {
-        "description": "An HTML page.",
-        "content": {"text/html": {"schema": {"type": "string"}}},
-    }
-}
-
 SCHEMAS: dict[str, Schema] = {
     "EmailOnly": {"type": "object", "required": ["email"], "properties": {"email": _text(320)}},
     "NewPassword": {
@@ -264,24 +258,61 @@ def paths() -> dict[str, Any]:
                 },
             }
         },
-        **{
-            p: {"get": {"summary": "HTML page.", "security": [], "responses": _HTML}}
-            for p in ("/login", "/reset", "/home", "/enrol", "/elevate")
-        },
-        "/reset/{token}": {
-            "get": {
-                "summary": "HTML page.",
-                "security": [],
-                "parameters": [_path("token")],
-                "responses": _HTML,
-            }
-        },
-        "/alerts/{alert_id}": {
-            "get": {
-                "summary": "Where alert emails link: sign in, then the staff home page.",
-                "security": [],
-                "parameters": [_path("alert_id")],
-                "responses": _HTML,
-            }
-        },
     }
+
+
+_PAGE_ANSWERS = {
+    "text/html": {"schema": {"type": "string"}},
+}
+
+
+def page_paths(routes: list[tuple[str, str]]) -> dict[str, Any]:
+    """The staff pages (method, path) as the router serves them: HTML answers, a redirect to
+    sign in (or back) with no session, forms posted as urlencoded or multipart fields."""
+    paths: dict[str, Any] = {}
+    for method, path in routes:
+        params = [_path(name) for name in re.findall(r"\{(\w+)\}", path)]
+        op: dict[str, Any] = {
+            "summary": "A staff page (HTML).",
+            "security": [],
+            "responses": {
+                # A redirect's body is aiohttp's own short text; it carries no record.
+                status: {"description": what}
+                if status == "303"
+                else {"description": what, "content": _PAGE_ANSWERS}
+                for status, what in _PAGE_STATUSES[method].items()
+            },
+        }
+        if params:
+            op["parameters"] = params
+        if method == "POST":
+            form = {"type": "object", "additionalProperties": {"type": "string"}}
+            op["requestBody"] = {
+                "content": {
+                    "application/x-www-form-urlencoded": {"schema": form},
+                    "multipart/form-data": {"schema": form},
+                }
+            }
+        paths.setdefault(path, {})[method.lower()] = op
+    return paths
+
+
+_PAGE_STATUSES = {
+    "GET": {
+        "200": "The page.",
+        "303": "Sign in (or elevate) first, then back.",
+        "400": "The address is not right.",
+        "404": "Nothing here you may see.",
+        "503": "Busy: try again shortly.",
+    },
+    "POST": {
+        "303": "Done: on to the next page.",
+        "400": "The form, again, with each field's error.",
+        "403": "The form expired (no valid CSRF token) or this is not yours to do.",
+        "404": "Nothing here you may see.",
+        "413": "Too large.",
+        "415": "Not a form.",
+        "429": "Too many attempts.",
+        "503": "Busy: try again shortly.",
+    },
+}

@@ -3,7 +3,7 @@ error page with its status (the JSON API keeps problem+json, shared.problems).""
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from services.ingest.web import guard
 from services.ingest.web.rendering import render
@@ -36,6 +36,9 @@ async def page_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if e.status < 400:
             raise
         return await _page(request, e.status, _DETAILS.get(e.status, e.reason), {})
+    except http_exceptions.BadHttpMessage:
+        # Raised while a form is read (e.g. a malformed multipart part header).
+        return await _page(request, 400, "The form could not be read. Try again.", {})
 
 
 async def _page(

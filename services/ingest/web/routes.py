@@ -17,3 +17,16 @@ def add_pages(app: web.Application) -> None:
     pupils.add_routes(r)
     safeguarding.add_routes(r)
     r.add_static("/static/staff/", rendering.HERE / "static", append_version=False)
+
+
+def served(app: web.Application) -> list[tuple[str, str]]:
+    """(method, path) of every page the router serves, for the OpenAPI document."""
+    found = []
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if route.method == "HEAD" or path.startswith(("/v1/", "/static/")):
+            continue
+        if path in ("/healthz", "/readyz", "/metrics"):
+            continue
+        found.append((route.method, path))
+    return found

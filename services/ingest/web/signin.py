@@ -68,11 +68,11 @@ async def login_form(request: web.Request) -> web.StreamResponse:
             if p.status == 429:
                 return _login(request, {**context, **_errors(errors)}, status=429)
         else:
-            return _signed_in(done.session, "/enrol" if done.session.enrol_only else target)
+            raise _signed_in(done.session, "/enrol" if done.session.enrol_only else target)
     return _login(request, {**context, **_errors(errors)}, status=400)
 
 
-def _signed_in(s: Session, target: str) -> web.StreamResponse:
+def _signed_in(s: Session, target: str) -> web.HTTPSeeOther:
     response = web.HTTPSeeOther(target)
     set_cookie(response, s)
     return response
@@ -85,7 +85,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         await signin.sign_out(request, s)
     response = web.HTTPSeeOther("/login")
     clear_cookie(response)
-    return response
+    raise response
 
 
 async def elevate_page(request: web.Request) -> web.Response:
@@ -107,7 +107,7 @@ async def elevate_form(request: web.Request) -> web.StreamResponse:
         except Problem as p:
             problem = p.detail
         else:
-            return _signed_in(done.session, target)
+            raise _signed_in(done.session, target)
     context = {"next": target, "code": "", **_errors({"code": problem})}
     return render(request, "elevate.html", context, s, status=400)
 
@@ -154,7 +154,7 @@ async def enrol_confirm(request: web.Request) -> web.StreamResponse:
     if s.enrol_only:  # the first code proves the second factor: a full, elevated session now
         new = await state.sessions(request).rotate(s, enrol_only=False, elevated=True)
         set_cookie(response, new)
-    return response
+    raise response
 
 
 async def keep_alive(request: web.Request) -> web.StreamResponse:

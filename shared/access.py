@@ -126,6 +126,8 @@ def can_change_settings(viewer: Viewer, school_id: uuid.UUID) -> bool:
 
 
 # -- Loading the facts: one query each ---------------------------------------------------------
+# An alert or a naming from before an incident was moved into a restricted category was
+# about an ordinary incident: it opens nothing once the incident is restricted.
 
 _VIEWER = """
 SELECT s.school_id, s.roles,
@@ -136,7 +138,11 @@ SELECT s.school_id, s.roles,
         WHERE ct.staff_id = s.id) AS taught,
   ARRAY(SELECT g.incident_id FROM incident_access_grants g WHERE g.staff_id = s.id) AS granted,
   ARRAY(SELECT a.incident_id FROM alerts a WHERE a.recipient_id = s.id
-        UNION SELECT n.incident_id FROM incident_alert_staff n WHERE n.staff_id = s.id)
+          AND NOT EXISTS (SELECT FROM incident_category_moves m
+                          WHERE m.incident_id = a.incident_id AND m.moved_at >= a.queued_at)
+        UNION SELECT n.incident_id FROM incident_alert_staff n WHERE n.staff_id = s.id
+          AND NOT EXISTS (SELECT FROM incident_category_moves m
+                          WHERE m.incident_id = n.incident_id))
     AS alerted
 FROM staff s WHERE s.id = $1 AND s.active
 """
@@ -164,7 +170,10 @@ def api_key_viewer(school_id: uuid.UUID, api_key_id: uuid.UUID) -> Viewer:
     return Viewer(school_id=school_id, api_key_id=api_key_id)
 
 
-_FACTS_COLUMNS = """i.id, i.school_id, i.pupil_id, i.restricted, i.api_key_id,
+# Moved into a restricted category after it was recorded: restricted from then on.
+_FACTS_COLUMNS = """i.id, i.school_id, i.pupil_id, i.api_key_id,
+  (i.restricted OR EXISTS (SELECT FROM incident_category_moves m WHERE m.incident_id = i.id))
+    AS restricted,
   ARRAY(SELECT l.pupil_id FROM incident_linked_pupils l WHERE l.incident_id = i.id) AS linked"""
 
 _INCIDENT_FACTS = f"SELECT {_FACTS_COLUMNS} FROM incidents i WHERE i.id = $1"  # noqa: S608

@@ -117,15 +117,16 @@ async def _enqueue_many(
             # EVAL, not a registered script: redis-py checks SCRIPT EXISTS before every
             # pipeline holding one, a second round trip; Redis caches the compiled body anyway.
             score = now_ms - URGENT_HEAD_START_MS if event_id in urgent else now_ms
+            # redis-py annotates EVAL's arguments as str; it encodes bytes and ints alike.
             pipe.eval(
                 _ENQUEUE_UNLESS_QUEUED,
                 3,
                 job_key_prefix + job,
                 result_key_prefix + job,
                 queue_name,
-                payload,
-                redis.expires_extra_ms,
-                score,
+                payload,  # type: ignore[arg-type]
+                redis.expires_extra_ms,  # type: ignore[arg-type]
+                score,  # type: ignore[arg-type]
                 job,
             )
         results = await pipe.execute()

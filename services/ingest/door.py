@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-from aiohttp import web
+from aiohttp import typedefs, web
 
 from services.ingest.metrics import IngestMetrics
 from shared.database import Connection
@@ -33,7 +33,7 @@ from shared.web import REQUEST_PG
 API_PREFIX = "/v1/"
 STATIC_PREFIX = "/static/"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+Middleware = typedefs.Middleware
 Clock = Callable[[], float]
 
 # The door's refusal, rendered once: the same problem+json problem_middleware would write.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from arq.connections import ArqRedis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.exceptions import RedisError
@@ -97,7 +98,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def refresh_on_scrape(
     metrics: IngestMetrics,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     @web.middleware
     async def refresh(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == "/metrics":

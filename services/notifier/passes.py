@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 
 
 class Passes:
@@ -33,7 +34,7 @@ class Passes:
         self._open.add(ticket)
         return ticket
 
-    def close(self, tickets: list[int] | tuple[int, ...]) -> None:
+    def close(self, tickets: Sequence[int]) -> None:
         self._open.difference_update(tickets)
         self._advance()
 

@@ -126,12 +126,13 @@ async def _serve(settings: Settings) -> None:
 
 async def close_worker(worker: Worker) -> None:
     """arq's close(), made safe to call when Redis is gone; shutdown hooks always run."""
+    interrupted: tuple[type[BaseException], ...] = (asyncio.CancelledError, *TRANSIENT_ERRORS)
     try:
         with warnings.catch_warnings():
             # arq 0.26-0.28 call redis' deprecated close(); nothing for us to change.
             warnings.simplefilter("ignore", DeprecationWarning)
             await worker.close()
-    except (asyncio.CancelledError, *TRANSIENT_ERRORS) as e:
+    except interrupted as e:
         log.warning("worker_close_incomplete", error=repr(e))
     finally:
         await on_shutdown(worker.ctx)

@@ -130,6 +130,7 @@ async def resolve(conn: Connection, event_id: int) -> Resolution:
         _GRANT_REASONS.get(event["kind"], ""),
         _PRIVILEGED,
     )
+    assert row is not None  # a SELECT of counts: always one row
     if not row["resolved"]:  # another run resolved it between our read and write
         return Resolution(event_id, found=True, already_resolved=True)
     return Resolution(event_id, found=True, alerts=row["alerts"], grants=row["grants"])

@@ -30,6 +30,7 @@ async def school_access(conn: Connection, school_id: uuid.UUID) -> SchoolAccess:
            WHERE s.id = $1""",
         school_id,
     )
+    assert row is not None  # callers pass the school of a key or session, which exists
     return SchoolAccess(
         name=row["name"],
         policy=Policy(row["password_policy"] or "school", row["password_min_length"] or 8),
@@ -40,7 +41,7 @@ async def school_access(conn: Connection, school_id: uuid.UUID) -> SchoolAccess:
 
 async def login_candidates(conn: Connection, email: str) -> list[asyncpg.Record]:
     """Active staff with this address and a password set (one per school they work at)."""
-    return await conn.fetch(  # type: ignore[no-any-return]
+    return await conn.fetch(
         """SELECT s.id, s.school_id, s.external_id, c.password_hash
            FROM staff s JOIN staff_credentials c ON c.staff_id = s.id
            WHERE lower(s.email) = lower($1) AND s.active
@@ -50,7 +51,7 @@ async def login_candidates(conn: Connection, email: str) -> list[asyncpg.Record]
 
 
 async def active_staff_by_email(conn: Connection, email: str) -> list[asyncpg.Record]:
-    return await conn.fetch(  # type: ignore[no-any-return]
+    return await conn.fetch(
         """SELECT id, school_id, email FROM staff WHERE lower(email) = lower($1) AND active""",
         email,
     )

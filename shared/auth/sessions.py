@@ -15,6 +15,7 @@ import secrets
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
+from typing import TypedDict, Unpack
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -38,6 +39,13 @@ class Session:
     elevated: bool = False
     enrol_only: bool = False  # TOTP at login is required but no device yet: enrol, nothing else
     created: float = 0.0
+
+
+class Rotation(TypedDict, total=False):
+    """What a rotation may change besides the id."""
+
+    elevated: bool
+    enrol_only: bool
 
 
 def _key(session_id: str) -> str:
@@ -106,7 +114,7 @@ class SessionStore:
         await self.redis.expire(_key(session_id), session.idle_seconds)
         return session
 
-    async def rotate(self, old: Session, **changes: bool) -> Session:
+    async def rotate(self, old: Session, **changes: Unpack[Rotation]) -> Session:
         """The same session under a new id (old id deleted), with `changes` applied."""
         new = replace(old, id=secrets.token_urlsafe(32), **changes)
         await self._save(new)
@@ -122,7 +130,8 @@ class SessionStore:
     async def end_all(self, staff_id: uuid.UUID) -> None:
         """Every session of a member of staff (after a password change)."""
         index = _BY_STAFF + str(staff_id)
-        keys = await self.redis.smembers(index)
+        # redis-py annotates smembers for its sync and asyncio clients at once.
+        keys = await self.redis.smembers(index)  # type: ignore[misc]
         await self.redis.delete(index, *keys)
 
 

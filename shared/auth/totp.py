@@ -153,7 +153,7 @@ async def confirm_enrolment(
     step = matching_step(box.open(row["secret"], school_id, staff_id), code, now)
     if step is None:
         return None
-    return await conn.fetchval(
+    device_id: uuid.UUID | None = await conn.fetchval(
         """UPDATE totp_devices SET confirmed_at = now(), name = $2, last_used_step = $3,
                   last_used_at = now()
            WHERE id = $1 AND confirmed_at IS NULL AND removed_at IS NULL RETURNING id""",
@@ -161,6 +161,7 @@ async def confirm_enrolment(
         name,
         step,
     )
+    return device_id
 
 
 async def use_code(
@@ -205,7 +206,7 @@ async def has_device(conn: Connection, staff_id: uuid.UUID) -> bool:
 
 
 async def list_devices(conn: Connection, staff_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(  # type: ignore[no-any-return]
+    return await conn.fetch(
         """SELECT id, name, confirmed_at, last_used_at FROM totp_devices
            WHERE staff_id = $1 AND confirmed_at IS NOT NULL AND removed_at IS NULL
            ORDER BY confirmed_at""",

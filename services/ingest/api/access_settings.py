@@ -151,7 +151,7 @@ def openapi_paths(problems: Any) -> dict[str, Any]:
             "schema": {"type": "string", "format": "uuid"},
         }
     ]
-    admin = [{"adminToken": []}]
+    admin: list[dict[str, list[str]]] = [{"adminToken": []}]
     return {
         PATH: {
             "get": {

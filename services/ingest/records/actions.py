@@ -82,6 +82,7 @@ async def record_action(
             digest,
             timeout=STATEMENT_TIMEOUT,
         )
+        assert row is not None  # the verdict: always one row
         if row["action_id"] is not None:
             await alerts.mark_actioned(conn, incident_id, row["author_id"])
     return row

@@ -81,7 +81,7 @@ async def record_incident(
     request_hash: bytes | None,
 ) -> asyncpg.Record:
     marks = data.body_map
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         _RECORD,
         school_id,
         data.author,
@@ -101,6 +101,8 @@ async def record_incident(
         _PRIVILEGED,
         timeout=STATEMENT_TIMEOUT,
     )
+    assert row is not None  # the verdict: always one row
+    return row
 
 
 async def find_by_key(

@@ -1,0 +1,343 @@
+"""Staff pages under a school's full weight, while the API takes incidents.
+
+A school of 1,000 pupils with 100,000 incidents, leaders with a head's 20,000 alerts each and a
+pupil whose chronology has 500 entries; `beacon ingest` as a process; 20 elevated staff
+sessions each asking in turn for "My alerts", an incident page and the 500-entry chronology
+as fast as answers come, while an open-loop API client posts incidents at `--api-rate`
+(default 200/s). Prints p50/p99 per page and the API's figures; JSON in bench/results/.
+
+    python3 bench/pages.py                      # 30 s of load
+    python3 bench/pages.py --duration 10 --api-rate 100
+    python3 bench/pages.py --quick              # smoke run: small school, 3 s
+
+The school is seeded with set-based SQL (the shape ingest stores; 100,000 incidents through the
+API would take minutes before measuring anything) and the roster through the admin API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pyotp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import load  # noqa: E402
+from bench.report import git_commit, print_table, write_json  # noqa: E402
+from bench.stack import (  # noqa: E402
+    beacon_database,
+    beacon_env,
+    beacon_service,
+    provision_school,
+    redis_server,
+)
+from shared.auth import accounts, totp  # noqa: E402
+from shared.auth.passwords import hash_password  # noqa: E402
+from shared.auth.totp import SecretBox, derive_key  # noqa: E402
+
+PASSWORD = "Kettle-Drum-93!"
+LEADERS = 20
+SECRET_KEY = "bench-secret-key-0123456789abcdef-0123"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def school_roster(pupils: int) -> dict[str, Any]:
+    classes = max(1, pupils // 25)
+    # Twenty leaders, each with a head's load: every authenticator code works once, so each
+    # session elevates with its own device.
+    staff = [
+        {
+            "id": f"H{n:02d}",
+            "email": f"head{n}@bench.example",
+            "first_name": "Hana",
+            "last_name": f"Head{n}",
+            "initials": "HH",
+            "roles": ["head", "slt"],
+        }
+        for n in range(LEADERS)
+    ] + [
+        {
+            "id": f"T{c:03d}",
+            "email": f"t{c}@bench.example",
+            "first_name": "Teacher",
+            "last_name": f"No{c}",
+            "initials": "TN",
+            "roles": ["teacher"],
+        }
+        for c in range(classes)
+    ]
+    return {
+        "staff": staff,
+        "classes": [
+            {"id": f"C{c:03d}", "name": f"Class {c}", "teachers": [f"T{c:03d}"]}
+            for c in range(classes)
+        ],
+        "pupils": [
+            {
+                "id": f"P{p:04d}",
+                "first_name": f"Pupil{p}",
+                "last_name": f"Family{p % 97}",
+                "date_of_birth": "2016-01-01",
+                "classes": [f"C{p % classes:03d}"],
+            }
+            for p in range(pupils)
+        ],
+    }
+
+
+_INCIDENTS = """
+WITH p AS (SELECT array_agg(id ORDER BY external_id) AS ids FROM pupils WHERE school_id = $1),
+a AS (SELECT array_agg(id ORDER BY external_id) AS ids FROM staff WHERE school_id = $1
+      AND 'teacher' = ANY(roles)),
+made AS (
+    INSERT INTO incidents (school_id, pupil_id, author_id, occurred_at, recorded_at,
+                           description, restricted)
+    SELECT $1,
+           -- the first pupil gets `$3` incidents, the rest share the others
+           CASE WHEN g <= $3 THEN p.ids[1] ELSE p.ids[2 + (g % (array_length(p.ids, 1) - 1))] END,
+           a.ids[1 + (g % array_length(a.ids, 1))],
+           now() - make_interval(mins => $2 - g), now() - make_interval(mins => $2 - g),
+           'Bench write-up number ' || g || ': noticed at break, spoke to the pupil.', false
+    FROM generate_series(1, $2) g, p, a
+    RETURNING id)
+INSERT INTO incident_categories (school_id, incident_id, category_slug)
+SELECT $1, id, 'behaviour/negative-behaviour' FROM made
+"""
+
+_ACTIONS = """
+INSERT INTO actions (school_id, incident_id, author_id, description)
+SELECT $1, i.id, i.author_id, 'Spoke to parent at pick-up.'
+FROM (SELECT id, author_id FROM incidents WHERE school_id = $1 AND pupil_id = $2
+      ORDER BY occurred_at LIMIT $3) i
+"""
+
+_HEAD_ALERTS = """
+WITH newest AS (
+    SELECT id FROM incidents WHERE school_id = $1 ORDER BY recorded_at DESC LIMIT $3),
+events AS (
+    INSERT INTO alert_events (school_id, kind, incident_id, resolved_at)
+    SELECT $1, 'incident', id, now() FROM newest RETURNING id, incident_id)
+INSERT INTO alerts (school_id, event_id, incident_id, recipient_id, state, sent_at, queued_at,
+                    read_at)
+SELECT $1, e.id, e.incident_id, h, 'sent', now(), now() - make_interval(secs => e.id % 86400),
+       CASE WHEN e.id % 3 = 0 THEN NULL ELSE now() END
+FROM events e, unnest($2::uuid[]) h
+"""
+
+
+async def seed(
+    dsn: str, school_id: str, incidents: int, alerts: int, chronology: int
+) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        school = await conn.fetchval("SELECT $1::uuid", school_id)
+        await conn.execute(_INCIDENTS, school, incidents, chronology - chronology // 10)
+        first = await conn.fetchval(
+            "SELECT id FROM pupils WHERE school_id = $1 ORDER BY external_id LIMIT 1", school
+        )
+        await conn.execute(_ACTIONS, school, first, chronology // 10)
+        heads = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM staff WHERE school_id = $1 AND 'head' = ANY(roles) "
+                "ORDER BY external_id",
+                school,
+            )
+        ]
+        await conn.execute(_HEAD_ALERTS, school, heads, alerts)
+        await conn.execute("ANALYZE")
+        stored = hash_password(PASSWORD)
+        box = SecretBox(derive_key(SECRET_KEY))
+        secrets = []
+        for head in heads:
+            await accounts.set_password_hash(conn, school, head, stored)
+            enrolment = await totp.start_enrolment(conn, box, school, head)
+            code = pyotp.TOTP(enrolment.secret).at(time.time() - 30)  # leave "now" unused
+            await totp.confirm_enrolment(conn, box, school, head, code, "bench")
+            secrets.append(enrolment.secret)
+        incident = await conn.fetchval(
+            "SELECT incident_id FROM alerts WHERE recipient_id = $1 LIMIT 1", heads[0]
+        )
+        pupil = await conn.fetchval("SELECT external_id FROM pupils WHERE id = $1", first)
+    finally:
+        await conn.close()
+    return {"secrets": secrets, "incident": str(incident), "pupil": pupil}
+
+
+class Staff:
+    """One signed-in, elevated leader in their own HTTP session."""
+
+    def __init__(self, url: str) -> None:
+        self.http = aiohttp.ClientSession(url, cookie_jar=aiohttp.DummyCookieJar())
+        self.cookie = ""
+        self.csrf = ""
+
+    async def sign_in(self, email: str, secret: str) -> None:
+        async with self.http.post("/v1/session", json={"email": email, "password": PASSWORD}) as r:
+            assert r.status == 201, (email, await r.text())
+            self.cookie, self.csrf = (
+                r.cookies["beacon_session"].value,
+                (await r.json())["csrf_token"],
+            )
+        code = pyotp.TOTP(secret).now()
+        async with self.http.post(
+            "/v1/session/elevate", json={"code": code}, headers=self._headers(csrf=True)
+        ) as r:
+            assert r.status == 200, await r.text()
+            self.cookie, self.csrf = (
+                r.cookies["beacon_session"].value,
+                (await r.json())["csrf_token"],
+            )
+
+    def _headers(self, csrf: bool = False) -> dict[str, str]:
+        headers = {"Cookie": f"beacon_session={self.cookie}"}
+        if csrf:
+            headers["X-CSRF-Token"] = self.csrf
+        return headers
+
+    async def get(self, path: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        async with self.http.get(path, headers=self._headers(), allow_redirects=False) as r:
+            await r.read()
+            return r.status, time.perf_counter() - started
+
+
+async def browse(
+    staff: Staff,
+    pages: dict[str, str],
+    until: float,
+    seen: dict[str, list[float]],
+    statuses: dict[str, dict[int, int]],
+) -> None:
+    names = list(pages)
+    i = 0
+    while time.monotonic() < until:
+        name = names[i % len(names)]
+        status, seconds = await staff.get(pages[name])
+        statuses[name][status] = statuses[name].get(status, 0) + 1
+        if status == 200:
+            seen[name].append(seconds)
+        i += 1
+
+
+async def api_load(url: str, key: str, rate: float, duration: float) -> dict[str, Any]:
+    body = json.dumps(
+        {
+            "author": "T000",
+            "pupil": "P0002",
+            "occurred_at": "2026-11-27T10:15:00Z",
+            "description": "Posted by the MIS during the page benchmark.",
+            "categories": ["behaviour/negative-behaviour"],
+        }
+    ).encode()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(url) as http:
+
+        async def fire(i: int) -> int:
+            async with http.post("/v1/incidents", data=body, headers=headers) as r:
+                await r.read()
+                return r.status
+
+        return load.summarize(await load.open_loop(rate, duration, fire))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    async with AsyncExitStack() as stack:
+        dsn = await beacon_database(stack)
+        redis = redis_server(stack)
+        env = beacon_env(
+            dsn,
+            redis.url(),
+            BEACON_SECRET_KEY=SECRET_KEY,
+            API_KEY_RATE="0",
+            BEACON_SESSION_IDLE_SECONDS="3600",
+        )
+        beacon_service(stack, "ingest", env)
+        url = f"http://127.0.0.1:{env['INGEST_PORT']}"
+        school_id, key = await provision_school(url, school_roster(args.pupils))
+        started = time.monotonic()
+        facts = await seed(dsn, school_id, args.incidents, args.alerts, args.chronology)
+        seeded_s = time.monotonic() - started
+        staff = [Staff(url) for _ in range(args.staff)]
+        for n, s in enumerate(staff):
+            await s.sign_in(f"head{n}@bench.example", facts["secrets"][n])
+        pages = {
+            "my_alerts": "/",
+            "incident": f"/incidents/{facts['incident']}",
+            "chronology": f"/pupils/{facts['pupil']}",
+        }
+        seen: dict[str, list[float]] = {name: [] for name in pages}
+        statuses: dict[str, dict[int, int]] = {name: {} for name in pages}
+        until = time.monotonic() + args.duration
+        api_task = asyncio.create_task(api_load(url, key, args.api_rate, args.duration))
+        await asyncio.gather(*(browse(s, pages, until, seen, statuses) for s in staff))
+        api = await api_task
+        for s in staff:
+            await s.http.close()
+    rows = [
+        {
+            "page": name,
+            "answers": len(v),
+            "p50_ms": load.percentile(v, 50) * 1000,
+            "p99_ms": load.percentile(v, 99) * 1000,
+            "max_ms": max(v, default=0) * 1000,
+            "statuses": json.dumps(statuses[name]),
+        }
+        for name, v in seen.items()
+    ]
+    return {"pages": rows, "api": api, "seeded_s": seeded_s}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--duration", type=float, default=30.0)
+    p.add_argument("--api-rate", type=float, default=200.0)
+    p.add_argument("--staff", type=int, default=LEADERS, help=f"at most {LEADERS}")
+    p.add_argument("--pupils", type=int, default=1000)
+    p.add_argument("--incidents", type=int, default=100_000)
+    p.add_argument("--alerts", type=int, default=20_000)
+    p.add_argument("--chronology", type=int, default=500)
+    p.add_argument("--quick", action="store_true", help="smoke run: a small school for 3 s")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.api_rate, args.staff = 3.0, 20.0, 2
+        args.pupils, args.incidents, args.alerts, args.chronology = 50, 2_000, 500, 100
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load_before = os.getloadavg()
+    result = asyncio.run(run(args))
+    print(
+        f"seeded in {result['seeded_s']:.1f} s; {args.staff} staff for {args.duration:.0f} s "
+        f"while the API is offered {args.api_rate:.0f} incidents/s"
+    )
+    print_table(result["pages"], ["page", "answers", "p50_ms", "p99_ms", "max_ms", "statuses"])
+    api = result["api"]
+    print_table(
+        [api], ["offered_per_s", "accepted_per_s", "p50_ms", "p99_ms", "shed_share", "other_5xx"]
+    )
+    result.update(
+        command=" ".join(sys.argv),
+        commit=git_commit(),
+        cpus=os.cpu_count(),
+        load_before=load_before,
+        load_after=os.getloadavg(),
+    )
+    print(f"results: {write_json(RESULTS, 'pages', result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,105 +1,76 @@
-"""A real browser (Playwright driving Debian's headless chromium) through the staff pages:
-sign in, enrol an authenticator from the secret on the page, elevate with a computed code,
-blank the screen, and be signed out by the idle timeout."""
-
-import dataclasses
-import os
-import shutil
+"""A real browser (Playwright driving Debian's headless chromium) through the staff pages of
+`beacon ingest` run as a process: sign in on the form, enrol an authenticator from the secret
+on the page, elevate with a computed code, blank the screen, and be signed out by the idle
+timeout."""
 
 import pytest
-from aiohttp import web
 
-from services.ingest.main import create_app
-from shared.auth import accounts, totp
-from shared.auth.passwords import hash_password
-from tests.staff.school import make_school
-from tests.support.ports import free_port
+from shared.auth import totp
+from tests.web import PASSWORD, Stack, launch, new_page, seed_school, skip_without_browser
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "Kettle-Drum-93!"
-IDLE_SECONDS = 3
+skip_without_browser()
 
-try:
-    from playwright import async_api as playwright_api
-except ImportError:
-    playwright_api = None
-if playwright_api is None or not shutil.which(CHROMIUM):
-    missing = "pip install playwright (test extra) and apt-get install chromium"
-    if os.environ.get("CI"):  # in CI a missing browser is a failure, never a quiet skip
-        raise RuntimeError(f"the browser test needs: {missing}")
-    pytest.skip(f"the browser test needs: {missing}", allow_module_level=True)
+from playwright.async_api import expect  # noqa: E402
+
+IDLE_SECONDS = 4
 
 
 @pytest.fixture
-async def server(settings, pg):
-    async with pg.acquire() as conn:
-        school = await make_school(conn)
-        await accounts.set_password_hash(
-            conn, school.id, school.staff["S04"], hash_password(PASSWORD)
+async def stack(env):
+    s = Stack({**env, "BEACON_SESSION_IDLE_SECONDS": str(IDLE_SECONDS)}).start()
+    yield s
+    s.stop()
+
+
+async def test_sign_in_enrol_elevate_blank_and_idle_sign_out(stack):
+    school = await seed_school(stack)
+    base = stack.base
+    async with launch() as browser:
+        page = await new_page(browser)
+        await page.goto(f"{base}/login")
+        form = page.locator("form[action='/login']")
+        assert await form.get_attribute("autocomplete") == "off"
+        assert await page.get_by_label("Password").get_attribute("autocomplete") == "new-password"
+        await page.get_by_label("Email address").fill(school.emails["S04"])
+        await page.get_by_label("Password").fill(PASSWORD)
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Sign in").click()
+        assert page.url == f"{base}/", page.url
+        elevate_link = page.get_by_role("link", name="Elevate access")
+        await expect(elevate_link).to_be_visible()  # not elevated yet
+
+        await page.goto(f"{base}/enrol")
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Set up an authenticator app").click()
+        await expect(page.locator("code#secret")).not_to_be_empty()
+        secret = (await page.locator("code#secret").text_content() or "").strip()
+        assert await page.evaluate("document.querySelector('img.beacon-qr').naturalWidth") > 100
+        await page.get_by_label("Name for this device").fill("Work phone")
+        await page.get_by_label("First code from the app").fill(
+            totp.code_at(secret, totp.current_step())
         )
-    app = create_app(dataclasses.replace(settings, session_idle_seconds=IDLE_SECONDS))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    # localhost is a secure context for chromium, so it keeps the Secure cookie over HTTP.
-    yield f"http://localhost:{port}", school.emails["S04"]
-    await runner.cleanup()
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Confirm").click()
+        assert page.url == f"{base}/enrol", page.url
+        await expect(page.get_by_text("Work phone")).to_be_visible()
 
-
-@pytest.fixture
-async def page():
-    async with playwright_api.async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-                "--disable-extensions",
-                "--no-first-run",
-            ],
+        await page.goto(f"{base}/elevate?next=/")
+        await page.get_by_label("Code from your authenticator app").fill(
+            totp.code_at(secret, totp.current_step() + 1)
         )
-        yield await browser.new_page()
-        await browser.close()
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Elevate access").click()
+        assert page.url == f"{base}/", page.url
+        await expect(page.get_by_role("link", name="Elevate access")).to_have_count(0)
 
+        await page.locator("#blank-screen-button").click()
+        await expect(page.locator("#blank-screen")).to_be_visible()
+        await expect(page.locator("#main-content")).to_be_hidden()
+        await page.get_by_role("button", name="Show page").click()
+        await expect(page.locator("#blank-screen")).to_be_hidden()
+        await expect(page.locator("#main-content")).to_be_visible()
 
-async def test_sign_in_enrol_elevate_blank_and_idle_sign_out(server, page):
-    base, email = server
-    expect = playwright_api.expect
-    await page.goto(f"{base}/login")
-    assert await page.get_attribute("#login-form", "autocomplete") == "off"
-    assert await page.get_attribute("#password", "autocomplete") == "new-password"
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}/home")
-    await expect(page.locator("#access")).to_have_text("Access not elevated.")
-
-    await page.goto(f"{base}/enrol")
-    await page.click("#enrol-start")
-    await expect(page.locator("#secret")).not_to_be_empty()
-    await expect(page.locator("#secret")).not_to_be_empty()
-    secret = await page.text_content("#secret")
-    assert await page.evaluate("document.getElementById('qr').naturalWidth") > 100  # drawn
-    await page.fill("#enrol-code", totp.code_at(secret, totp.current_step()))
-    await page.click("#enrol-form button[type=submit]")
-    await expect(page.locator("#message")).to_have_text("Authenticator added.")
-
-    await page.goto(f"{base}/elevate")
-    await page.fill("#elevate-code", totp.code_at(secret, totp.current_step() + 1))
-    await page.click("#elevate-form button[type=submit]")
-    await expect(page.locator("#message")).to_have_text("Access elevated.")
-    await page.goto(f"{base}/home")
-    await expect(page.locator("#access")).to_have_text("Access elevated for this session.")
-
-    await page.click("#blank")
-    await expect(page.locator("#page")).to_be_hidden()
-    await page.click("#unblank")
-    await expect(page.locator("#page")).to_be_visible()
-
-    # No activity: the page leaves for the login page, and the server has ended the session.
-    await page.wait_for_url(f"{base}/login?ended=1", timeout=(IDLE_SECONDS + 5) * 1000)
-    await page.goto(f"{base}/home")
-    await page.wait_for_url(f"{base}/login")
+        # No activity: the page leaves for the login page, and the server has ended the session.
+        await page.wait_for_url(f"{base}/login?ended=1", timeout=(IDLE_SECONDS + 5) * 1000)
+        await page.goto(f"{base}/")
+        assert page.url in (f"{base}/login?next=%2F", f"{base}/login?next=/"), page.url

@@ -238,3 +238,27 @@ async def search_pupils(conn: Connection, viewer: Viewer, q: str) -> list[asyncp
 def _like_prefix(q: str) -> str:
     escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+# -- What a chronology can be filtered by ------------------------------------------------------
+
+_CATEGORIES = """
+SELECT c.slug, c.name, c.parent_slug, g.name AS group_name
+FROM categories c LEFT JOIN categories g ON g.school_id = c.school_id AND g.slug = c.parent_slug
+WHERE c.school_id = $1 AND ($2 OR NOT (c.restricted OR coalesce(g.restricted, false)))
+ORDER BY coalesce(g.name, c.name), c.parent_slug IS NOT NULL, c.name"""
+
+
+async def filter_categories(
+    conn: Connection, viewer: Viewer
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The school's categories by group: [(group name, [(slug, label)])], the group itself
+    first. Restricted ones only for a viewer who sees the whole school."""
+    rows = await conn.fetch(_CATEGORIES, viewer.school_id, viewer.sees_whole_school)
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        if r["parent_slug"] is None:
+            groups.setdefault(r["name"], []).insert(0, (r["slug"], f"All of {r['name']}"))
+        else:
+            groups.setdefault(r["group_name"], []).append((r["slug"], r["name"]))
+    return list(groups.items())

@@ -1,9 +1,178 @@
-"""(being written)"""
+"""The safeguarding overview, /dsl: what needs a DSL's attention now.
+
+    (a) restricted incidents no DSL or deputy DSL has read, oldest first, with their age and
+        how far escalation has gone (services/worker/escalation.py);
+    (b) incidents with no action yet, newest first, 50 a page;
+    (c) alerts whose email failed for good, with the error, and for restricted incidents the
+        escalation step that was raised because of it ("re-raised to the deputy DSLs").
+For elevated DSLs, deputy DSLs, SLT and the head; before elevating they are sent to elevate,
+and anyone else gets the 404 page. Each view is audited with the incidents it listed.
+
+The queries are here, beside the only page that runs them (read-only, one school).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
 from aiohttp import web
+
+from services.ingest.web import guard
+from services.ingest.web.rendering import render
+from shared import access, audit
+from shared.auth.caller import client_ip
+from shared.database import Connection
+from shared.domain import Role
+from shared.problems import NotFound
+from shared.web import request_pool
+
+OVERVIEW_ROLES = frozenset({Role.DSL, Role.DEPUTY_DSL, Role.SLT, Role.HEAD})
+LIMIT = 50
+LEVELS = {1: "the deputy DSLs", 2: "the head"}
 
 
 def add_routes(r: web.UrlDispatcher) -> None:
-    return None
+    r.add_get("/dsl", overview)
+
+
+async def overview(request: web.Request) -> web.Response:
+    s = await guard.staff_session(request)
+    page = _page_number(request.query.get("page"))
+    async with request_pool(request).acquire() as conn, conn.transaction():
+        viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
+        if viewer is None or viewer.school_id != s.school_id:
+            raise guard.to_login_error()
+        if not OVERVIEW_ROLES & viewer.roles:
+            raise NotFound("No such page.")
+        if not s.elevated:
+            raise web.HTTPSeeOther(f"/elevate?next={quote(request.path_qs, safe='')}")
+        unread = await conn.fetch(_UNREAD, s.school_id, LIMIT)
+        no_action_total = await conn.fetchval(_NO_ACTION_COUNT, s.school_id)
+        pages = max(1, -(-no_action_total // LIMIT))
+        page = min(page, pages)
+        no_action = await conn.fetch(_NO_ACTION, s.school_id, LIMIT, (page - 1) * LIMIT)
+        failed = await conn.fetch(_FAILED, s.school_id, LIMIT)
+        await _audit(conn, s.school_id, s.staff_id, client_ip(request), unread, no_action, failed)
+    now = datetime.now(UTC)
+    context = {
+        "unread": [_unread(r, now) for r in unread],
+        "no_action": no_action,
+        "no_action_total": no_action_total,
+        "failed": [_failed(r) for r in failed],
+        "page": page,
+        "pages": pages,
+        "limit": LIMIT,
+    }
+    return render(request, "dsl.html", context, s)
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        return max(1, min(int(raw or "1"), 100_000))
+    except ValueError:
+        return 1
+
+
+def _unread(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
+    level = row["level"] or 0
+    return {
+        **dict(row),
+        "age": age(now - row["recorded_at"]),
+        "escalation": f"Escalated to {LEVELS[level]}" if level in LEVELS else "Not escalated yet",
+    }
+
+
+def _failed(row: asyncpg.Record) -> dict[str, Any]:
+    level = row["reraised_level"]
+    return {**dict(row), "reraised": f"Re-raised to {LEVELS[level]}" if level in LEVELS else ""}
+
+
+def age(elapsed: Any) -> str:
+    """'2 days 3 hours', '4 hours 10 minutes', '7 minutes': how long it has waited."""
+    minutes = max(0, int(elapsed.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [(days, "day"), (hours, "hour")] if days else [(hours, "hour"), (minutes, "minute")]
+    shown = [f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in parts if n]
+    return " ".join(shown) or "under a minute"
+
+
+async def _audit(
+    conn: Connection,
+    school_id: Any,
+    staff_id: Any,
+    ip: str,
+    *lists: list[asyncpg.Record],
+) -> None:
+    listed = dict.fromkeys(str(r["incident_id"]) for rows in lists for r in rows)
+    await audit.append(
+        conn,
+        school_id=school_id,
+        actor_staff_id=staff_id,
+        action="safeguarding.overview.view",
+        ip=ip,
+        detail={"incidents": list(listed)},
+    )
+
+
+# -- The queries -------------------------------------------------------------------------------
+
+_INCIDENT = """i.id AS incident_id, i.reference, i.recorded_at, i.occurred_at, i.restricted,
+  p.external_id AS pupil_external_id, p.first_name || ' ' || p.last_name AS pupil,
+  ARRAY(SELECT coalesce(g.name || ': ', '') || c.name
+        FROM incident_categories ic
+        JOIN categories c ON c.school_id = ic.school_id AND c.slug = ic.category_slug
+        LEFT JOIN categories g ON g.school_id = c.school_id AND g.slug = c.parent_slug
+        WHERE ic.incident_id = i.id ORDER BY ic.category_slug) AS categories"""
+
+# Restricted incidents none of whose alerts a DSL or deputy DSL has read (one not yet resolved
+# into alerts counts too: nobody has read it), with the last escalation step raised.
+_UNREAD = f"""
+SELECT {_INCIDENT},
+  (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id) AS alerts,
+  esc.level, esc.created_at AS escalated_at
+FROM incidents i
+JOIN pupils p ON p.id = i.pupil_id
+LEFT JOIN LATERAL (SELECT x.level, x.created_at FROM alert_events x
+                   WHERE x.incident_id = i.id AND x.kind = 'escalation'
+                   ORDER BY x.level DESC LIMIT 1) esc ON true
+WHERE i.school_id = $1 AND i.restricted
+  AND NOT EXISTS (SELECT 1 FROM alerts a JOIN staff s ON s.id = a.recipient_id
+                  WHERE a.incident_id = i.id AND a.read_at IS NOT NULL
+                    AND s.roles && ARRAY['dsl', 'deputy_dsl'])
+ORDER BY i.recorded_at, i.reference
+LIMIT $2"""  # noqa: S608 (constant text, no input)
+
+_NO_ACTION_WHERE = """i.school_id = $1
+  AND NOT EXISTS (SELECT 1 FROM actions x WHERE x.incident_id = i.id)"""
+
+_NO_ACTION_COUNT = f"SELECT count(*) FROM incidents i WHERE {_NO_ACTION_WHERE}"  # noqa: S608
+
+_NO_ACTION = f"""
+SELECT {_INCIDENT}, a.first_name || ' ' || a.last_name AS author
+FROM incidents i
+JOIN pupils p ON p.id = i.pupil_id
+JOIN staff a ON a.id = i.author_id
+WHERE {_NO_ACTION_WHERE}
+ORDER BY i.recorded_at DESC, i.reference DESC
+LIMIT $2 OFFSET $3"""  # noqa: S608 (constant text, no input)
+
+# Every alert the notifier gave up on, newest first; for a restricted incident, the first
+# escalation step raised at or after the failure (the worker re-raises at once).
+_FAILED = f"""
+SELECT {_INCIDENT}, a.id, a.failed_at, a.queued_at, a.error, a.attempts, e.kind AS event,
+  r.first_name || ' ' || r.last_name AS recipient,
+  (SELECT min(x.level) FROM alert_events x
+   WHERE i.restricted AND x.incident_id = i.id AND x.kind = 'escalation'
+     AND x.created_at >= coalesce(a.failed_at, a.queued_at)) AS reraised_level
+FROM alerts a
+JOIN alert_events e ON e.id = a.event_id
+JOIN incidents i ON i.id = a.incident_id
+JOIN pupils p ON p.id = i.pupil_id
+JOIN staff r ON r.id = a.recipient_id
+WHERE a.school_id = $1 AND a.state = 'failed'
+ORDER BY a.failed_at DESC NULLS LAST, a.id
+LIMIT $2"""  # noqa: S608 (constant text, no input)

@@ -67,6 +67,12 @@ class Settings:
     log_level: str = "INFO"
     # Staff sessions end after this long without a request (a school may set its own).
     session_idle_seconds: int = 600
+    # ...and this long after sign-in however busy they are (the Redis TTL never outlives it).
+    session_max_seconds: int = 12 * 3600
+    # An elevated session (TOTP) counts as elevated for this long after the code was entered.
+    elevation_seconds: int = 3600
+    # Keys the audit log's MACs; empty: derived from secret_key (key id "k1"). 32+ characters.
+    audit_key: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +115,13 @@ class Settings:
             session_idle_seconds=r.number(
                 "BEACON_SESSION_IDLE_SECONDS", int, 600, minimum=1, maximum=86400
             ),
+            session_max_seconds=r.number(
+                "BEACON_SESSION_MAX_SECONDS", int, 12 * 3600, minimum=60, maximum=7 * 86400
+            ),
+            elevation_seconds=r.number(
+                "BEACON_ELEVATION_SECONDS", int, 3600, minimum=60, maximum=86400
+            ),
+            audit_key=r.optional_secret("BEACON_AUDIT_KEY", min_length=32),
         )
 
 
@@ -131,6 +144,9 @@ class _Reader:
         if len(value) < min_length:
             raise ConfigError(name, f"must be at least {min_length} characters")
         return value
+
+    def optional_secret(self, name: str, min_length: int = 16) -> str:
+        return self.secret(name, min_length) if self.env.get(name, "").strip() else ""
 
     def url(self, name: str, schemes: tuple[str, ...]) -> str:
         value = self.text(name)
@@ -193,3 +209,11 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
     return _Reader(os.environ if env is None else env).url(
         "DATABASE_URL", ("postgres", "postgresql")
     )
+
+
+def audit_secrets_from_env(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """For the audit commands: (BEACON_SECRET_KEY, BEACON_AUDIT_KEY), each "" when unset."""
+    import os
+
+    r = _Reader(os.environ if env is None else env)
+    return r.optional_secret("BEACON_SECRET_KEY", 32), r.optional_secret("BEACON_AUDIT_KEY", 32)

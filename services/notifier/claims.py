@@ -60,14 +60,27 @@ WITH candidates AS (
 ), facts AS MATERIALIZED (
     -- Once per incident, not per alert: an incident's recipients share all of it.
     SELECT i.id, i.reference, author.initials, sch.name AS school,
-           coalesce((SELECT string_agg(coalesce(g.name || ' / ', '') || cat.name, ', '
-                                       ORDER BY ic.category_slug)
-                     FROM incident_categories ic
-                     JOIN categories cat ON cat.school_id = ic.school_id
-                                        AND cat.slug = ic.category_slug
-                     LEFT JOIN categories g ON g.school_id = cat.school_id
-                                           AND g.slug = cat.parent_slug
-                     WHERE ic.incident_id = i.id), '') AS categories
+           -- A restricted incident names only its groups ("Safeguarding"): a sub-category
+           -- such as "Operation Encompass" on a lock screen says too much.
+           coalesce(CASE WHEN i.restricted THEN
+                        (SELECT string_agg(n.name, ', ' ORDER BY n.name)
+                         FROM (SELECT DISTINCT coalesce(g.name, cat.name) AS name
+                               FROM incident_categories ic
+                               JOIN categories cat ON cat.school_id = ic.school_id
+                                                  AND cat.slug = ic.category_slug
+                               LEFT JOIN categories g ON g.school_id = cat.school_id
+                                                     AND g.slug = cat.parent_slug
+                               WHERE ic.incident_id = i.id) n)
+                    ELSE
+                        (SELECT string_agg(coalesce(g.name || ' / ', '') || cat.name, ', '
+                                           ORDER BY ic.category_slug)
+                         FROM incident_categories ic
+                         JOIN categories cat ON cat.school_id = ic.school_id
+                                            AND cat.slug = ic.category_slug
+                         LEFT JOIN categories g ON g.school_id = cat.school_id
+                                               AND g.slug = cat.parent_slug
+                         WHERE ic.incident_id = i.id)
+                    END, '') AS categories
     FROM incidents i
     JOIN staff author ON author.id = i.author_id
     JOIN schools sch ON sch.id = i.school_id

@@ -4,7 +4,8 @@ marks a recipient leaves on an alert (read, actioned).
 The worker creates alert rows and the notifier's engine moves their delivery state; everything
 a person or an API reads or marks goes through here, so the status API, ingest's actions and
 the staff pages agree on what "read" and "actioned" mean:
-- `read_at` is the first time the recipient opened it (kept on later reads);
+- `read_at` is the first time it was marked read (kept on later reads); `self_read_at` the
+  first time the recipient read it themselves, which alone stops an escalation;
 - `actioned_at` is the first action the recipient added to the incident;
 - neither touches the delivery state, nor any access grant.
 Functions take a connection and never commit: the caller owns the transaction.
@@ -38,8 +39,10 @@ ORDER BY a.read_at IS NOT NULL, a.queued_at DESC, a.id
 LIMIT $2"""  # noqa: S608 (constant text, no input)
 
 # The first read_at is kept; joining the recipient by external id means only they can mark it.
+# $4: the recipient read it themselves (a session), which is what stops an escalation.
 _MARK_READ = f"""
-UPDATE alerts a SET read_at = coalesce(a.read_at, now())
+UPDATE alerts a SET read_at = coalesce(a.read_at, now()),
+       self_read_at = CASE WHEN $4 THEN coalesce(a.self_read_at, now()) ELSE a.self_read_at END
 FROM staff s, alert_events e
 WHERE a.id = $1 AND a.school_id = $2 AND s.id = a.recipient_id AND s.external_id = $3
   AND e.id = a.event_id
@@ -63,11 +66,16 @@ async def staff_alerts(conn: Connection, staff_id: uuid.UUID, limit: int) -> lis
 
 
 async def mark_read(
-    conn: Connection, school_id: uuid.UUID, alert_id: uuid.UUID, recipient: str
+    conn: Connection,
+    school_id: uuid.UUID,
+    alert_id: uuid.UUID,
+    recipient: str,
+    by_recipient: bool,
 ) -> asyncpg.Record | None:
     """Marks the alert read if `recipient` (the school's staff id) is the one it was sent to;
-    None when it was not (or does not exist)."""
-    return await conn.fetchrow(_MARK_READ, alert_id, school_id, recipient)
+    None when it was not (or does not exist). `by_recipient`: the person read it themselves
+    (their session); an integration marking it for them does not stop an escalation."""
+    return await conn.fetchrow(_MARK_READ, alert_id, school_id, recipient, by_recipient)
 
 
 async def mark_actioned(conn: Connection, incident_id: uuid.UUID, staff_id: uuid.UUID) -> int:
@@ -161,7 +169,8 @@ async def open_own_alert(
     """Marks the person's own alert read (first time kept) and returns its incident; None when
     the alert is not theirs or does not exist."""
     incident_id: uuid.UUID | None = await conn.fetchval(
-        """UPDATE alerts SET read_at = coalesce(read_at, now())
+        """UPDATE alerts SET read_at = coalesce(read_at, now()),
+                  self_read_at = coalesce(self_read_at, now())
            WHERE id = $1 AND recipient_id = $2 RETURNING incident_id""",
         alert_id,
         staff_id,

@@ -70,7 +70,9 @@ async def mark_read(request: web.Request) -> web.Response:
     body = await _json_object(request) if request.body_exists else {}
     async with request_pool(request).acquire() as conn:
         staff = await _reader(conn, who, body)
-        row = await alerts.mark_read(conn, who.school_id, alert_id, staff)
+        row = await alerts.mark_read(
+            conn, who.school_id, alert_id, staff, by_recipient=who.session is not None
+        )
     if row is None:
         raise NotFound("No such alert for this staff member.")
     return web.json_response(alerts.alert_json(row))

@@ -42,7 +42,7 @@ WHERE e.kind = $1 AND e.level = $2
                   WHERE x.incident_id = e.incident_id AND x.kind = 'escalation'
                     AND x.level = $3)
   AND NOT EXISTS (SELECT 1 FROM alerts a JOIN staff s ON s.id = a.recipient_id
-                  WHERE a.incident_id = e.incident_id AND a.read_at IS NOT NULL
+                  WHERE a.incident_id = e.incident_id AND a.self_read_at IS NOT NULL
                     AND s.roles && ARRAY['dsl', 'deputy_dsl'])
 ON CONFLICT (incident_id, level) WHERE kind = 'escalation' DO NOTHING
 RETURNING id
@@ -69,7 +69,7 @@ WHERE e.created_at > now() - make_interval(secs => $2)
   AND step.level <= $1
   AND (step.last_at IS NULL OR coalesce(a.failed_at, now()) > step.last_at)
   AND NOT EXISTS (SELECT 1 FROM alerts r JOIN staff s ON s.id = r.recipient_id
-                  WHERE r.incident_id = i.id AND r.read_at IS NOT NULL
+                  WHERE r.incident_id = i.id AND r.self_read_at IS NOT NULL
                     AND s.roles && ARRAY['dsl', 'deputy_dsl'])
 ON CONFLICT (incident_id, level) WHERE kind = 'escalation' DO NOTHING
 RETURNING id, level

@@ -28,7 +28,7 @@ async def escalations(pg, incident):
 
 async def read_by(pg, incident, staff):
     await pg.execute(
-        """UPDATE alerts SET read_at = now()
+        """UPDATE alerts SET read_at = now(), self_read_at = now()
            WHERE incident_id = $1 AND recipient_id IN
                  (SELECT id FROM staff WHERE external_id = $2)""",
         incident,

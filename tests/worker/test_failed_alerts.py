@@ -87,8 +87,9 @@ async def test_a_failed_ordinary_alert_raises_nothing(pg, redis, school, drain):
 async def test_no_reraise_once_a_dsl_has_read(pg, redis, school, drain):
     recorded = await resolved_incident(pg, school, drain, redis, ["safeguarding/cla"])
     await pg.execute(
-        """UPDATE alerts SET read_at = now() WHERE event_id = $1 AND recipient_id IN
-           (SELECT id FROM staff WHERE external_id = 'S04')""",
+        """UPDATE alerts SET read_at = now(), self_read_at = now()
+           WHERE event_id = $1 AND recipient_id IN
+                 (SELECT id FROM staff WHERE external_id = 'S04')""",
         recorded.event,
     )
     await fail(pg, recorded.event, "S01")

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,9 +87,12 @@ async def attach_file(
 
 
 def safe_name(name: str | None) -> str:
-    """The last path segment, without control characters, quotes or slashes; never empty."""
+    """The last path segment, without quotes or slashes, and without control, format or
+    bidirectional characters (a right-to-left override makes "gpj.exe" read as "exe.jpg");
+    never empty."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = _UNSAFE_NAME.sub("_", base).strip(" .")[:200]
+    visible = "".join(c for c in base if unicodedata.category(c) not in ("Cc", "Cf"))
+    cleaned = _UNSAFE_NAME.sub("_", visible).strip(" .")[:200]
     try:
         cleaned.encode("utf-8")
     except UnicodeEncodeError:

@@ -6,8 +6,9 @@ Nothing here runs at import. Entry points call `Settings.from_env()`; tests buil
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -73,13 +74,19 @@ class Settings:
     elevation_seconds: int = 3600
     # Keys the audit log's MACs; empty: derived from secret_key (key id "k1"). 32+ characters.
     audit_key: str = ""
+    # Seconds a request body may take to arrive in full; past it, 408 and the connection closes.
+    ingest_body_timeout: float = 5.0
+    # Proxies whose X-Forwarded-For is believed (IP networks); empty: the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Bearer token /metrics asks for; empty: /metrics answers loopback peers only. 16+ characters.
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         import os
 
-        e = os.environ if env is None else env
-        r = _Reader(e)
+        r = _Reader(os.environ if env is None else env)
+        # The fields without a default here; every other one is read by _TUNABLES.
         return cls(
             database_url=r.url("DATABASE_URL", ("postgres", "postgresql")),
             redis_url=r.url("REDIS_URL", ("redis", "rediss")),
@@ -89,39 +96,7 @@ class Settings:
             base_url=r.url("BEACON_BASE_URL", ("http", "https")).rstrip("/"),
             admin_token=r.secret("BEACON_ADMIN_TOKEN"),
             secret_key=r.secret("BEACON_SECRET_KEY", min_length=32),
-            ingest_port=r.port("INGEST_PORT", 8080),
-            notifier_port=r.port("NOTIFIER_PORT", 8081),
-            ingest_max_in_flight=r.number("INGEST_MAX_IN_FLIGHT", int, 32, minimum=1),
-            ingest_staff_max_in_flight=r.number("INGEST_STAFF_MAX_IN_FLIGHT", int, 16, minimum=1),
-            ingest_staff_db_pool_size=r.number("INGEST_STAFF_DB_POOL_SIZE", int, 3, minimum=1),
-            ingest_queue_delay_target=r.number("INGEST_QUEUE_DELAY_TARGET", float, 0.05, minimum=0),
-            db_acquire_timeout=r.number("DB_ACQUIRE_TIMEOUT", float, 0.5, minimum=0.01),
-            db_pool_size=r.number("DB_POOL_SIZE", int, 10, minimum=1),
-            api_key_rate=r.number("API_KEY_RATE", float, 200.0, minimum=0),
-            max_body_bytes=r.number("MAX_BODY_BYTES", int, 256 * 1024, minimum=1024),
-            max_file_bytes=r.number("MAX_FILE_BYTES", int, 10 * 1024 * 1024, minimum=1024),
-            files_dir=e.get("FILES_DIR", ""),
-            worker_poll_delay=r.number("WORKER_POLL_DELAY", float, 0.05, minimum=0.001),
-            worker_max_jobs=r.number("WORKER_MAX_JOBS", int, 50, minimum=1),
-            relay_interval=r.number("RELAY_INTERVAL", float, 2.0, minimum=0.05),
-            smtp_connections=r.number("SMTP_CONNECTIONS", int, 10, minimum=1),
-            smtp_timeout=r.number("SMTP_TIMEOUT", float, 10.0, minimum=0.1),
-            smtp_username=e.get("SMTP_USERNAME", ""),
-            smtp_password=e.get("SMTP_PASSWORD", ""),
-            smtp_starttls=r.flag("SMTP_STARTTLS", False),
-            send_max_attempts=r.number("SEND_MAX_ATTEMPTS", int, 30, minimum=1),
-            escalation_seconds=r.number("ESCALATION_SECONDS", float, 900.0, minimum=1),
-            log_level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
-            session_idle_seconds=r.number(
-                "BEACON_SESSION_IDLE_SECONDS", int, 600, minimum=1, maximum=86400
-            ),
-            session_max_seconds=r.number(
-                "BEACON_SESSION_MAX_SECONDS", int, 12 * 3600, minimum=60, maximum=7 * 86400
-            ),
-            elevation_seconds=r.number(
-                "BEACON_ELEVATION_SECONDS", int, 3600, minimum=60, maximum=86400
-            ),
-            audit_key=r.optional_secret("BEACON_AUDIT_KEY", min_length=32),
+            **_read_tunables(r),
         )
 
 
@@ -161,6 +136,10 @@ class _Reader:
             raise ConfigError(name, "must be an email address")
         return value
 
+    def raw(self, name: str, default: str) -> str:
+        """The value as given (not stripped): paths and SMTP credentials."""
+        return self.env.get(name, default)
+
     def port(self, name: str, default: int) -> int:
         return self.number(name, int, default, minimum=1, maximum=65535)
 
@@ -195,11 +174,80 @@ class _Reader:
             return False
         raise ConfigError(name, f"must be true or false, got {raw!r}")
 
+    def networks(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Comma-separated IP addresses or CIDR networks, each normalised (10.0.0.0/8)."""
+        found = []
+        for item in filter(None, (i.strip() for i in self.env.get(name, "").split(","))):
+            try:
+                found.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ConfigError(name, f"must be IP addresses or networks, got {item!r}") from None
+        return tuple(found) or default
+
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
         value = self.text(name, default).upper()
         if value not in allowed:
             raise ConfigError(name, f"must be one of {', '.join(allowed)}")
         return value
+
+
+# How a variable with a default is read: (reader, variable, the field's default) -> value.
+_Read = Callable[[_Reader, str, Any], Any]
+
+
+def _number(
+    kind: Callable[[str], Any], minimum: float | None = None, maximum: float | None = None
+) -> _Read:
+    return lambda r, name, default: r.number(name, kind, default, minimum, maximum)
+
+
+def _one_of(*allowed: str) -> _Read:
+    return lambda r, name, default: r.choice(name, allowed, default)
+
+
+def _secret_or_default(min_length: int) -> _Read:
+    return lambda r, name, default: r.optional_secret(name, min_length) or default
+
+
+# Every Settings field with a default, in field order: (field, variable, how it is read). The
+# default itself is stated once, on the field.
+_TUNABLES: tuple[tuple[str, str, _Read], ...] = (
+    ("ingest_port", "INGEST_PORT", _Reader.port),
+    ("notifier_port", "NOTIFIER_PORT", _Reader.port),
+    ("ingest_max_in_flight", "INGEST_MAX_IN_FLIGHT", _number(int, minimum=1)),
+    ("ingest_staff_max_in_flight", "INGEST_STAFF_MAX_IN_FLIGHT", _number(int, minimum=1)),
+    ("ingest_staff_db_pool_size", "INGEST_STAFF_DB_POOL_SIZE", _number(int, minimum=1)),
+    ("ingest_queue_delay_target", "INGEST_QUEUE_DELAY_TARGET", _number(float, minimum=0)),
+    ("db_acquire_timeout", "DB_ACQUIRE_TIMEOUT", _number(float, minimum=0.01)),
+    ("db_pool_size", "DB_POOL_SIZE", _number(int, minimum=1)),
+    ("api_key_rate", "API_KEY_RATE", _number(float, minimum=0)),
+    ("max_body_bytes", "MAX_BODY_BYTES", _number(int, minimum=1024)),
+    ("max_file_bytes", "MAX_FILE_BYTES", _number(int, minimum=1024)),
+    ("files_dir", "FILES_DIR", _Reader.raw),
+    ("worker_poll_delay", "WORKER_POLL_DELAY", _number(float, minimum=0.001)),
+    ("worker_max_jobs", "WORKER_MAX_JOBS", _number(int, minimum=1)),
+    ("relay_interval", "RELAY_INTERVAL", _number(float, minimum=0.05)),
+    ("smtp_connections", "SMTP_CONNECTIONS", _number(int, minimum=1)),
+    ("smtp_timeout", "SMTP_TIMEOUT", _number(float, minimum=0.1)),
+    ("smtp_username", "SMTP_USERNAME", _Reader.raw),
+    ("smtp_password", "SMTP_PASSWORD", _Reader.raw),
+    ("smtp_starttls", "SMTP_STARTTLS", _Reader.flag),
+    ("send_max_attempts", "SEND_MAX_ATTEMPTS", _number(int, minimum=1)),
+    ("escalation_seconds", "ESCALATION_SECONDS", _number(float, minimum=1)),
+    ("log_level", "LOG_LEVEL", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+    ("session_idle_seconds", "BEACON_SESSION_IDLE_SECONDS", _number(int, 1, 86400)),
+    ("session_max_seconds", "BEACON_SESSION_MAX_SECONDS", _number(int, 60, 7 * 86400)),
+    ("elevation_seconds", "BEACON_ELEVATION_SECONDS", _number(int, 60, 86400)),
+    ("audit_key", "BEACON_AUDIT_KEY", _secret_or_default(min_length=32)),
+    ("ingest_body_timeout", "INGEST_BODY_TIMEOUT", _number(float, 0.1, 300)),
+    ("trusted_proxies", "BEACON_TRUSTED_PROXIES", _Reader.networks),
+    ("metrics_token", "BEACON_METRICS_TOKEN", _secret_or_default(min_length=16)),
+)
+
+
+def _read_tunables(r: _Reader) -> dict[str, Any]:
+    defaults = {f.name: f.default for f in fields(Settings)}
+    return {name: read(r, variable, defaults[name]) for name, variable, read in _TUNABLES}
 
 
 def database_url_from_env(env: Mapping[str, str] | None = None) -> str:

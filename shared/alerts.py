@@ -57,12 +57,12 @@ async def incident_alerts(
     conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
 ) -> list[asyncpg.Record]:
     """Every alert about the incident (all its events), oldest first."""
-    return await conn.fetch(_INCIDENT_ALERTS, incident_id, school_id)  # type: ignore[no-any-return]
+    return await conn.fetch(_INCIDENT_ALERTS, incident_id, school_id)
 
 
 async def staff_alerts(conn: Connection, staff_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
     """One person's alerts, unread first, then newest."""
-    return await conn.fetch(_STAFF_ALERTS, staff_id, limit)  # type: ignore[no-any-return]
+    return await conn.fetch(_STAFF_ALERTS, staff_id, limit)
 
 
 async def mark_read(
@@ -145,14 +145,15 @@ SELECT count(*) FILTER (WHERE read_at IS NULL) AS new,
 FROM alerts WHERE recipient_id = $1"""
 
 
-async def inbox(conn: asyncpg.Connection, staff_id: uuid.UUID, page: int) -> list[asyncpg.Record]:
+async def inbox(conn: Connection, staff_id: uuid.UUID, page: int) -> list[asyncpg.Record]:
     """Page `page` (from 1) of a person's alerts with what the list shows of each incident."""
     offset = (max(page, 1) - 1) * INBOX_PAGE_SIZE
-    return await conn.fetch(_INBOX, staff_id, INBOX_PAGE_SIZE, offset)  # type: ignore[no-any-return]
+    return await conn.fetch(_INBOX, staff_id, INBOX_PAGE_SIZE, offset)
 
 
-async def inbox_counts(conn: asyncpg.Connection, staff_id: uuid.UUID) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(_INBOX_COUNTS, staff_id)
+async def inbox_counts(conn: Connection, staff_id: uuid.UUID) -> asyncpg.Record:
+    row = await conn.fetchrow(_INBOX_COUNTS, staff_id)
+    assert row is not None  # counts: always one row
     return row
 
 
@@ -164,7 +165,7 @@ def reading_state(row: asyncpg.Record) -> str:
 
 
 async def open_own_alert(
-    conn: asyncpg.Connection, alert_id: uuid.UUID, staff_id: uuid.UUID
+    conn: Connection, alert_id: uuid.UUID, staff_id: uuid.UUID
 ) -> uuid.UUID | None:
     """Marks the person's own alert read (first time kept) and returns its incident; None when
     the alert is not theirs or does not exist."""

@@ -31,7 +31,7 @@ async def client(settings, school):
 
 def _link_token(sink, to):
     (msg,) = [m for m in sink.messages if to in m.recipients]
-    text = msg.message.get_payload(decode=True).decode()
+    text = msg.message.get_payload(0).get_payload(decode=True).decode()  # part 0: text/plain
     return msg, re.search(r"https://beacon\.school\.example/reset/([\w-]+)", text).group(1)
 
 

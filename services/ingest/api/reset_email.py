@@ -1,37 +1,47 @@
-"""The password-reset email: content-free like every Beacon email, a link and nothing else."""
+"""The set-password email: content-free like every Beacon email, a link and nothing else."""
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
+import html
+from dataclasses import dataclass
 
 import aiosmtplib
 
 from shared.config import Settings
+from shared.mail import Email, Sender, mailbox, render
 
 SUBJECT = "Beacon: set your password"
+AFTER = "It works once. If you did not ask for it, ignore this email."
 
 
-def build(settings: Settings, to: str, token: str, minutes: int) -> EmailMessage:
+@dataclass(frozen=True, slots=True)
+class ResetMessage:
+    """The rendered email and its envelope: bytes alone do not say who to send them to."""
+
+    sender: str
+    to: str
+    data: bytes
+
+
+def build(settings: Settings, to: str, token: str, minutes: int) -> ResetMessage:
+    sender = Sender(settings.smtp_from)
     link = f"{settings.base_url}/reset/{token}"
-    msg = EmailMessage()
-    msg["From"] = settings.smtp_from
-    msg["To"] = to
-    msg["Subject"] = SUBJECT
-    msg["Message-ID"] = make_msgid(
-        domain=parseaddr(settings.smtp_from)[1].rpartition("@")[2] or None
+    before = f"Use this link within {minutes} minutes to set your Beacon password:"
+    text = f"{before}\n\n{link}\n\n{AFTER}\n"
+    e = html.escape
+    markup = (
+        f'<!DOCTYPE html><html><body><p>{before}</p><p><a href="{e(link)}">{e(link)}</a></p>'
+        f"<p>{AFTER}</p></body></html>\n"
     )
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(
-        f"Use this link within {minutes} minutes to set your Beacon password:\n\n{link}\n\n"
-        "It works once. If you did not ask for it, ignore this email.\n"
-    )
-    return msg
+    data = render(sender, Email(to, SUBJECT, text, markup, "set-password"))
+    return ResetMessage(sender.address, mailbox(to), data)
 
 
-async def send(settings: Settings, message: EmailMessage) -> None:
+async def send(settings: Settings, message: ResetMessage) -> None:
     await aiosmtplib.send(
-        message,
+        message.data,
+        sender=message.sender,
+        recipients=[message.to],
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         username=settings.smtp_username or None,

@@ -1,21 +1,22 @@
 """The ingest app in-process (the real create_app factory) against real PostgreSQL and Redis,
-plus a school with the sample roster and an API key, created through the admin API."""
+plus a school of the one test world (tests/support/world.py): the sample roster and an API
+key."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.ingest.main import create_app
 from shared.config import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.support.roster import roster
+from tests.support.world import School, seed_school
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -47,34 +48,9 @@ async def client(start_app: AppFactory) -> AsyncIterator[TestClient]:
         yield c
 
 
-@dataclass
-class School:
-    id: str
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-async def new_school(
-    client: TestClient, name: str = "Riverside Primary", with_roster: bool = True
-) -> School:
-    r = await client.post("/v1/schools", json={"name": name}, headers=ADMIN)
-    assert r.status == 201, await r.text()
-    school_id = (await r.json())["id"]
-    r = await client.post(f"/v1/schools/{school_id}/api-keys", json={"name": "mis"}, headers=ADMIN)
-    assert r.status == 201, await r.text()
-    key = (await r.json())["key"]
-    if with_roster:
-        r = await client.put(f"/v1/schools/{school_id}/roster", json=roster(), headers=ADMIN)
-        assert r.status == 200, await r.text()
-    return School(id=school_id, key=key)
-
-
 @pytest.fixture
-async def school(client: TestClient) -> School:
-    return await new_school(client)
+async def school(pg: asyncpg.Pool) -> School:
+    return await seed_school(pg, "Riverside Primary")
 
 
 def incident(**changes: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.ingest.main import create_app
 from shared import audit
 from tests.conftest import ADMIN_TOKEN
-from tests.staff.school import make_school
+from tests.support.world import seed_school
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -21,8 +21,7 @@ async def client(settings):
 
 @pytest.fixture
 async def school(pg):
-    async with pg.acquire() as conn:
-        return await make_school(conn)
+    return await seed_school(pg)
 
 
 def path(school_id):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.conftest import ADMIN, incident, new_school
+from tests.ingest.conftest import ADMIN, incident
 from tests.support.roster import roster
+from tests.support.world import seed_school
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token-0123456789"}])
@@ -47,7 +48,7 @@ async def test_api_key_is_shown_once_and_stored_hashed(client, pg):
 
 
 async def test_roster_import_twice_changes_nothing(client, pg):
-    school = await new_school(client, with_roster=False)
+    school = await seed_school(pg, "Riverside Primary", with_roster=False)
     url = f"/v1/schools/{school.id}/roster"
     r = await client.put(url, json=roster(), headers=ADMIN)
     assert r.status == 200

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import pytest
 
 from services.ingest.door import DOOR, QueueDelay
-from tests.ingest.conftest import incident, new_school
+from tests.ingest.conftest import incident
+from tests.support.until import until
+from tests.support.world import seed_school
 
 DEADLINE = 10.0  # a safety net against a hang, never a timing assertion
 
@@ -96,10 +98,11 @@ async def response_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
 
 async def in_flight(client, count: int) -> None:
     """Poll /metrics until `count` API requests are being served."""
-    deadline = time.monotonic() + DEADLINE
-    while f"beacon_ingest_in_flight {count:.1f}" not in await (await client.get("/metrics")).text():
-        assert time.monotonic() < deadline, f"never {count} in flight"
-        await asyncio.sleep(0.01)
+
+    async def reached() -> bool:
+        return f"beacon_ingest_in_flight {count:.1f}" in await (await client.get("/metrics")).text()
+
+    await until(reached, DEADLINE, f"never {count} in flight")
 
 
 def assert_shed(status: int, headers: dict[str, str]) -> None:
@@ -108,9 +111,9 @@ def assert_shed(status: int, headers: dict[str, str]) -> None:
     assert headers["content-type"].startswith("application/problem+json")
 
 
-async def test_past_max_in_flight_the_refusal_comes_before_the_body(start_app):
+async def test_past_max_in_flight_the_refusal_comes_before_the_body(start_app, pg):
     async with start_app(ingest_max_in_flight=1) as client:
-        school = await new_school(client)
+        school = await seed_school(pg, "Riverside Primary")
         port = client.server.port
         async with held_request(port, school.key):
             await in_flight(client, 1)
@@ -122,7 +125,7 @@ async def test_past_max_in_flight_the_refusal_comes_before_the_body(start_app):
 
 async def test_a_standing_queue_admits_only_as_many_as_the_pool_has_connections(start_app, pg):
     async with start_app(db_pool_size=1, ingest_max_in_flight=32) as client:
-        school = await new_school(client)
+        school = await seed_school(pg, "Riverside Primary")
         delay = client.server.app[DOOR].api.delay
         clock = ManualClock(time.monotonic() + 1)
         delay.clock = clock

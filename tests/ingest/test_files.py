@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from tests.ingest.conftest import incident
+from tests.support.world import seed_school
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -64,10 +65,8 @@ async def test_upload_sniffs_type_and_download_is_an_attachment(client, school, 
 
 
 async def test_files_can_live_in_a_directory(start_app, pg, tmp_path):
-    from tests.ingest.conftest import new_school
-
     async with start_app(files_dir=str(tmp_path)) as client:
-        school = await new_school(client)
+        school = await seed_school(pg, "Riverside Primary")
         location = await _incident(client, school)
         r = await client.post(location + "/files", data=form(PNG), headers=school.headers)
         assert r.status == 201
@@ -79,10 +78,8 @@ async def test_files_can_live_in_a_directory(start_app, pg, tmp_path):
 
 
 async def test_oversized_file_is_413_and_nothing_stored(start_app, pg):
-    from tests.ingest.conftest import new_school
-
     async with start_app(max_file_bytes=2048) as client:
-        school = await new_school(client)
+        school = await seed_school(pg, "Riverside Primary")
         location = await _incident(client, school)
         r = await client.post(location + "/files", data=form(b"a" * 4096), headers=school.headers)
         assert r.status == 413

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.ingest.conftest import incident
+from tests.support.world import seed_school
 
 
 def keyed(school, key: str) -> dict[str, str]:
@@ -37,9 +38,7 @@ async def test_same_key_with_a_different_body_is_422(client, school, pg):
 
 
 async def test_keys_are_per_school(client, school, pg):
-    from tests.ingest.conftest import new_school
-
-    other = await new_school(client, "Other School")
+    other = await seed_school(pg, "Other School")
     a = await client.post("/v1/incidents", json=incident(), headers=keyed(school, "shared"))
     b = await client.post("/v1/incidents", json=incident(), headers=keyed(other, "shared"))
     assert a.status == b.status == 201

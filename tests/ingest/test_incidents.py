@@ -3,7 +3,6 @@ half-written, restricted categories, the outbox hand-over, append-only over HTTP
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 
@@ -12,7 +11,9 @@ from arq.jobs import Job
 
 from shared import queue
 from shared.queue import WORKER_QUEUE
-from tests.ingest.conftest import incident, new_school
+from tests.ingest.conftest import incident
+from tests.support.until import until
+from tests.support.world import seed_school
 
 CHILD_TABLES = (
     "incidents",
@@ -79,10 +80,7 @@ async def test_outbox_row_and_arq_job_written(client, school, pg, redis_url):
     assert event["kind"] == "incident" and event["priority"] == 0
     assert str(event["incident_id"]) == (await r.json())["id"]
     # The doorbell rings just after the 201; it marks the event once arq has the job.
-    deadline = asyncio.get_running_loop().time() + 5
-    while await pg.fetchval("SELECT enqueued_at FROM alert_events") is None:
-        assert asyncio.get_running_loop().time() < deadline, "never enqueued"
-        await asyncio.sleep(0.02)
+    await until(lambda: pg.fetchval("SELECT enqueued_at FROM alert_events"), 5, "never enqueued")
     assert await pg.fetchval("SELECT enqueue_count FROM alert_events") == 1
     redis = await queue.connect(redis_url)
     try:
@@ -162,7 +160,7 @@ async def test_inactive_pupil_is_refused(client, school, pg):
 
 
 async def test_another_schools_pupil_is_an_unknown_pupil(client, school, pg):
-    other = await new_school(client, "Hillside Academy", with_roster=False)
+    other = await seed_school(pg, "Hillside Academy", with_roster=False)
     await client.put(
         f"/v1/schools/{other.id}/roster",
         headers=ADMIN_HEADERS,

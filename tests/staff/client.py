@@ -7,9 +7,7 @@ so the client keeps it by hand (which also lets tests plant a cookie, as an atta
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -62,17 +60,3 @@ class Browser:
         if response.status == 201:
             self.csrf = (await response.json())["csrf_token"]
         return response
-
-
-async def wait_for(predicate: Any, timeout: float = 5.0) -> Any:
-    """Poll until predicate() is truthy (awaiting it if needed); fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)

@@ -12,12 +12,13 @@ from shared import access
 from shared.access import IncidentFacts, Viewer
 from shared.domain import Role
 from shared.problems import NotFound
-from tests.staff.school import add_incident, make_school
+from tests.support.world import RESTRICTED, record_incident, resolve_alerts, seed_school
 
 SCHOOL, OTHER = uuid.uuid4(), uuid.uuid4()
 PUPIL, INCIDENT, STAFF, KEY = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 PRIVILEGED = {"slt", "head", "pastoral", "dsl", "deputy_dsl"}
 ROLES = [r.value for r in Role]
+BEHAVIOUR = "behaviour/negative-behaviour"
 
 
 def viewer(role, elevated, taught, alerted, school=SCHOOL):
@@ -163,9 +164,11 @@ def test_alerts_and_devices_and_settings():
 
 async def test_load_viewer_and_facts_from_the_database(pg):
     async with pg.acquire() as conn:
-        school = await make_school(conn)
-        ordinary = await add_incident(conn, school, "P0002", "S07", restricted=False)
-        secret = await add_incident(conn, school, "P0001", "S04", restricted=True, alert=("S08",))
+        school = await seed_school(conn)
+        ordinary = (await record_incident(conn, school, "S07", "P0002", [BEHAVIOUR])).id
+        recorded = await record_incident(conn, school, "S04", "P0001", [RESTRICTED], named=["S08"])
+        await resolve_alerts(conn, recorded.event)  # the worker grants the named TA access
+        secret = recorded.id
         finn = await access.load_viewer(conn, school.staff["S06"])
         hal = await access.load_viewer(conn, school.staff["S08"])
         facts = {i: await access.incident_facts(conn, i) for i in (ordinary, secret)}

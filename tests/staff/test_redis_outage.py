@@ -9,10 +9,11 @@ import pytest
 
 from shared.auth import accounts
 from shared.auth.passwords import hash_password
-from tests.ingest.conftest import incident, new_school
+from tests.ingest.conftest import incident
 from tests.staff.client import Browser, staff_app
 from tests.support.redis_server import RedisServer
 from tests.support.roster import STAFF
+from tests.support.world import seed_school
 
 PASSWORD = "Kettle-Drum-93!"
 
@@ -29,7 +30,7 @@ async def test_login_and_sessions_answer_503_while_redis_is_down(
 ):
     settings = dataclasses.replace(settings, redis_url=redis_server_of_our_own.url())
     async with staff_app(settings) as client:
-        school = await new_school(client)
+        school = await seed_school(pg, "Riverside Primary")
         teacher = await pg.fetchrow("SELECT id, school_id FROM staff WHERE external_id = 'S06'")
         async with pg.acquire() as conn:
             await accounts.set_password_hash(

@@ -7,9 +7,10 @@ import pytest
 from shared.auth import accounts, sessions
 from shared.auth.passwords import hash_password
 from shared.web import REDIS
-from tests.staff.client import Browser, staff_app, wait_for
-from tests.staff.school import make_school
+from tests.staff.client import Browser, staff_app
 from tests.support.roster import STAFF
+from tests.support.until import until
+from tests.support.world import seed_school
 
 PASSWORD = "Kettle-Drum-93!"
 FINN = "finn.teacher@school.example"
@@ -18,7 +19,7 @@ FINN = "finn.teacher@school.example"
 @pytest.fixture
 async def school(pg):
     async with pg.acquire() as conn:
-        s = await make_school(conn)
+        s = await seed_school(conn)
         await accounts.set_password_hash(conn, s.id, s.staff["S06"], hash_password(PASSWORD))
     return s
 
@@ -39,7 +40,7 @@ async def test_reset_link_sets_a_password_once_and_the_email_is_content_free(cli
     email = "gail.teacher@school.example"
     response = await client.post("/v1/password-reset", json={"email": email})
     assert response.status == 202
-    await wait_for(lambda: smtp_sink.messages)
+    await until(lambda: smtp_sink.messages)
     msg, token = _link_token(smtp_sink, email)
     raw = msg.data.decode()
     for s in STAFF:  # no names at all, not even the recipient's
@@ -65,13 +66,13 @@ async def test_unknown_address_gets_the_same_answer_and_no_email(client, smtp_si
     assert response.status == 202 and await response.json() == {}
     known = await client.post("/v1/password-reset", json={"email": FINN})
     assert known.status == 202 and await known.json() == {}
-    await wait_for(lambda: smtp_sink.messages)
+    await until(lambda: smtp_sink.messages)
     assert [m.recipients for m in smtp_sink.messages] == [[FINN]]
 
 
 async def test_expired_link_is_refused(client, smtp_sink, pg):
     await client.post("/v1/password-reset", json={"email": FINN})
-    await wait_for(lambda: smtp_sink.messages)
+    await until(lambda: smtp_sink.messages)
     _, token = _link_token(smtp_sink, FINN)
     async with pg.acquire() as conn:
         await conn.execute("UPDATE password_reset_tokens SET expires_at = now() - interval '1s'")
@@ -150,7 +151,7 @@ async def test_session_ends_after_the_idle_timeout(settings, school):
         assert (await browser.request("GET", "/v1/me/totp")).status == 200
         # Watch Redis, not the API: each request is activity and would restart the timer.
         redis = client.app[REDIS]
-        await wait_for(lambda: _gone(redis, sessions._key(browser.cookie)), timeout=4)
+        await until(lambda: _gone(redis, sessions._key(browser.cookie)), 4)
         assert (await browser.request("GET", "/v1/me/totp")).status == 401
 
 
@@ -177,7 +178,7 @@ async def test_setting_a_password_ends_every_session(client, smtp_sink):
     browser = Browser(client)
     await browser.login(FINN, PASSWORD)
     await client.post("/v1/password-reset", json={"email": FINN})
-    await wait_for(lambda: smtp_sink.messages)
+    await until(lambda: smtp_sink.messages)
     _, token = _link_token(smtp_sink, FINN)
     assert (
         await client.post(f"/v1/password-reset/{token}", json={"password": "Oboe-Lantern-58"})

@@ -4,7 +4,7 @@ import pytest
 from arq.connections import RedisSettings, create_pool
 
 from shared.auth.throttle import LIMITS, Limit, LoginThrottle, lock_seconds
-from tests.staff.client import wait_for
+from tests.support.until import until
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ async def test_a_lock_expires_by_itself(redis):
         await throttle.failed("finn@school.example", "192.0.2.1")
     assert await throttle.retry_after("FINN@school.example", "192.0.2.1") >= 1
     assert await throttle.retry_after("finn@school.example", "192.0.2.2") == 0
-    await wait_for(lambda: _free(throttle), timeout=3)
+    await until(lambda: _free(throttle), 3)
 
 
 async def _free(throttle):

@@ -8,7 +8,7 @@ from cryptography.exceptions import InvalidTag
 from shared.auth import totp
 from shared.auth.state import AuthConfig
 from shared.config import ConfigError, Settings
-from tests.staff.school import make_school
+from tests.support.world import seed_school
 
 KEY = "k" * 40
 NOW = 1_800_000_000.0  # a fixed instant: step 60,000,000
@@ -78,7 +78,7 @@ def test_provisioning_uri_and_qr():
 
 async def _enrolled(pg, box):
     async with pg.acquire() as conn:
-        school = await make_school(conn)
+        school = await seed_school(conn)
         staff = school.staff["S04"]
         enrol = await totp.start_enrolment(conn, box, school.id, staff)
         code = totp.code_at(enrol.secret, totp.current_step(NOW))
@@ -89,7 +89,7 @@ async def _enrolled(pg, box):
 
 async def test_enrolment_needs_the_right_code_and_stores_the_secret_encrypted(pg, box):
     async with pg.acquire() as conn:
-        school = await make_school(conn)
+        school = await seed_school(conn)
         staff = school.staff["S06"]
         enrol = await totp.start_enrolment(conn, box, school.id, staff)
         assert not await totp.confirm_enrolment(conn, box, school.id, staff, "000000", "x", NOW)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.conftest import incident, new_school
+from tests.ingest.conftest import incident
 from tests.staff.client import staff_app
+from tests.support.world import seed_school
 
 BEACON = str(Path(sys.executable).with_name("beacon"))
 
@@ -45,7 +46,7 @@ async def _tamper(pg, statement: str) -> None:
 
 
 async def _viewed_three_times(client, pg) -> None:
-    school = await new_school(client)
+    school = await seed_school(pg, "Riverside Primary")
     r = await client.post("/v1/incidents", json=incident(), headers=school.headers)
     for _ in range(3):
         assert (await client.get(r.headers["Location"], headers=school.headers)).status == 200

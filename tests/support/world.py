@@ -40,7 +40,8 @@ class School:
 
     id: uuid.UUID
     name: str
-    key: str
+    key: str  # the school's API key (the MIS's), shown once at creation
+    key_id: uuid.UUID
     imported: dict[str, Any]  # the roster payload last imported
     staff: dict[str, uuid.UUID] = field(default_factory=dict)
     emails: dict[str, str] = field(default_factory=dict)
@@ -66,21 +67,26 @@ class Recorded:
 
 
 async def seed_school(
-    conn: asyncpg.Connection,
+    db: asyncpg.Connection | asyncpg.Pool,
     name: str = NAME,
     *,
     with_roster: bool = True,
     email_domain: str = "school.example",
 ) -> School:
-    """Created as `POST /v1/schools`, an API key and `PUT .../roster` create it."""
+    """Created as `POST /v1/schools`, `POST .../api-keys` and `PUT .../roster` create it."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await seed_school(conn, name, with_roster=with_roster, email_domain=email_domain)
     payload = roster() if with_roster else {"staff": [], "classes": [], "pupils": []}
     for s in payload["staff"]:
         s["email"] = s["email"].replace("@school.example", f"@{email_domain}")
-    async with conn.transaction():
-        school_id = await create_school(conn, name)
-        school = School(school_id, name, await create_api_key(conn, school_id, "tests"), payload)
-        await import_roster(conn, school_id, parse_roster(payload))
-    await _load_ids(conn, school)
+    async with db.transaction():
+        school_id = await create_school(db, name)
+        key = await create_api_key(db, school_id, "tests")
+        key_id = await db.fetchval("SELECT id FROM api_keys WHERE school_id = $1", school_id)
+        school = School(school_id, name, key, key_id, payload)
+        await import_roster(db, school_id, parse_roster(payload))
+    await _load_ids(db, school)
     return school
 
 
@@ -123,8 +129,9 @@ async def record_incident(
     body_map: Iterable[dict[str, str]] = (),
     occurred_at: dt.datetime | None = None,
 ) -> Recorded:
-    """Parsed and recorded exactly as `POST /v1/incidents` does (no Idempotency-Key, no
-    doorbell: the event waits in the outbox, as after a crash between commit and enqueue)."""
+    """Parsed and recorded exactly as `POST /v1/incidents` with the school's key does (no
+    Idempotency-Key, no doorbell: the event waits in the outbox, as after a crash between
+    commit and enqueue)."""
     now = dt.datetime.now(dt.UTC)
     body = {
         "author": author,
@@ -138,7 +145,7 @@ async def record_incident(
         "body_map": list(body_map),
     }
     row = await incidents.record_incident(
-        conn, school.id, None, parse_incident(body, now), None, None
+        conn, school.id, school.key_id, parse_incident(body, now), None, None
     )
     assert row["incident_id"] is not None, f"ingest refused the incident: {dict(row)}"
     return Recorded(row["incident_id"], row["event_id"], row["reference"])
@@ -152,9 +159,9 @@ async def record_action(
     description: str = "Spoke to parent.",
     named: Iterable[str] = (),
 ) -> Recorded:
-    """Parsed and recorded exactly as `POST /v1/incidents/{id}/actions` does."""
+    """Parsed and recorded exactly as `POST /v1/incidents/{id}/actions` with the key does."""
     data = parse_action({"author": author, "description": description, "alert_staff": [*named]})
-    row = await actions.record_action(conn, school.id, None, incident, data, None, None)
+    row = await actions.record_action(conn, school.id, school.key_id, incident, data, None, None)
     assert row["action_id"] is not None, f"ingest refused the action: {dict(row)}"
     return Recorded(row["action_id"], row["event_id"])
 

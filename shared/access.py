@@ -170,10 +170,7 @@ def api_key_viewer(school_id: uuid.UUID, api_key_id: uuid.UUID) -> Viewer:
     return Viewer(school_id=school_id, api_key_id=api_key_id)
 
 
-# Moved into a restricted category after it was recorded: restricted from then on.
-_FACTS_COLUMNS = """i.id, i.school_id, i.pupil_id, i.api_key_id,
-  (i.restricted OR EXISTS (SELECT FROM incident_category_moves m WHERE m.incident_id = i.id))
-    AS restricted,
+_FACTS_COLUMNS = """i.id, i.school_id, i.pupil_id, i.api_key_id, i.restricted,
   ARRAY(SELECT l.pupil_id FROM incident_linked_pupils l WHERE l.incident_id = i.id) AS linked"""
 
 _INCIDENT_FACTS = f"SELECT {_FACTS_COLUMNS} FROM incidents i WHERE i.id = $1"  # noqa: S608

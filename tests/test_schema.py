@@ -8,6 +8,7 @@ import pytest
 from services.ingest.records.schools import create_school
 from shared import database
 from shared.domain import DEFAULT_CATEGORIES, category_slug
+from tests.support import world
 
 
 async def test_migrate_twice_and_concurrently_applies_nothing_new(database_url):
@@ -105,3 +106,21 @@ async def test_incidents_and_actions_refuse_update_delete_truncate(pg, statement
             await conn.execute(statement)
         assert await conn.fetchval("SELECT description FROM incidents") == "original"
         assert await conn.fetchval("SELECT count(*) FROM actions") == 1
+
+
+async def test_an_incident_may_only_become_restricted_never_the_reverse(pg):
+    """The one change an incident allows: moved into a restricted category, once, for good."""
+    async with pg.acquire() as conn:
+        school = await world.seed_school(conn)
+        recorded = await world.record_incident(conn, school)
+        await conn.execute("UPDATE incidents SET restricted = true WHERE id = $1", recorded.id)
+        for statement in (
+            "UPDATE incidents SET restricted = false WHERE id = $1",
+            "UPDATE incidents SET description = 'edited' WHERE id = $1",
+            "UPDATE incidents SET pupil_id = pupil_id, restricted = true, "
+            "occurred_at = occurred_at - interval '1 day' WHERE id = $1",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement, recorded.id)
+        row = await conn.fetchrow("SELECT restricted, description FROM incidents")
+        assert row["restricted"] and row["description"] == "A routine write-up."

@@ -1,6 +1,7 @@
 """Moving an incident into a restricted category (Safeguarding, SLT): an appended action that
-says so and a row in incident_category_moves, in one transaction. Nothing recorded before is
-changed; the move makes the incident restricted for shared.access from then on."""
+says so and a row in incident_category_moves, in one transaction. Nothing recorded is changed
+but the incident's `restricted` flag, which only ever goes from false to true (a trigger
+allows nothing else), so every reader treats it as restricted from then on."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ _RESTRICTED_CATEGORY = """
 SELECT c.slug, coalesce(g.name || ': ', '') || c.name AS label
 FROM categories c LEFT JOIN categories g ON g.school_id = c.school_id AND g.slug = c.parent_slug
 WHERE c.school_id = $1 AND c.slug = $2 AND c.restricted"""
+
+# The one change an incident allows (a trigger enforces it): restricted, false to true.
+_RESTRICT = """
+UPDATE incidents SET restricted = true WHERE school_id = $1 AND id = $2 AND NOT restricted"""
 
 _MOVE = """
 INSERT INTO incident_category_moves (school_id, incident_id, category_slug, action_id, moved_by)
@@ -47,6 +52,8 @@ async def move_into_restricted(
         return None
     data = ActionInput(author=mover, description=f"Moved into {category['label']}", alert_staff=[])
     async with conn.transaction():
+        # First, so the action's own alerts already go to the restricted audience, urgently.
+        await conn.execute(_RESTRICT, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
         row = await record_action(conn, school_id, None, incident_id, data, key, None)
         if row["action_id"] is not None:
             await conn.execute(

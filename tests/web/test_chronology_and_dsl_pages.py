@@ -289,7 +289,10 @@ async def test_dsl_page_lists_unread_restricted_failed_alerts_and_no_action(
     assert failed.count("Re-raised to the deputy DSLs") == 1  # the ordinary one is not
     unread = html.split('id="unread"', 1)[1].split('id="no-action"', 1)[0]
     assert "Escalated to the deputy DSLs" in unread
-    await pg.execute("UPDATE alerts SET read_at = now() WHERE id = $1", secret_alerts["S05"])
+    await pg.execute(
+        "UPDATE alerts SET read_at = now(), self_read_at = now() WHERE id = $1",
+        secret_alerts["S05"],
+    )
     html = await page(dsl, "/dsl")
     assert "Every restricted alert has been read" in html
     assert (

@@ -128,8 +128,9 @@ _INCIDENT = """i.id AS incident_id, i.reference, i.recorded_at, i.occurred_at, i
         LEFT JOIN categories g ON g.school_id = c.school_id AND g.slug = c.parent_slug
         WHERE ic.incident_id = i.id ORDER BY ic.category_slug) AS categories"""
 
-# Restricted incidents none of whose alerts a DSL or deputy DSL has read (one not yet resolved
-# into alerts counts too: nobody has read it), with the last escalation step raised.
+# Restricted incidents none of whose alerts a DSL or deputy DSL has read themselves (the rule
+# escalation follows: self_read_at; one not yet resolved into alerts counts too), with the
+# last escalation step raised.
 _UNREAD = f"""
 SELECT {_INCIDENT},
   (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id) AS alerts,
@@ -141,7 +142,7 @@ LEFT JOIN LATERAL (SELECT x.level, x.created_at FROM alert_events x
                    ORDER BY x.level DESC LIMIT 1) esc ON true
 WHERE i.school_id = $1 AND i.restricted
   AND NOT EXISTS (SELECT 1 FROM alerts a JOIN staff s ON s.id = a.recipient_id
-                  WHERE a.incident_id = i.id AND a.read_at IS NOT NULL
+                  WHERE a.incident_id = i.id AND a.self_read_at IS NOT NULL
                     AND s.roles && ARRAY['dsl', 'deputy_dsl'])
 ORDER BY i.recorded_at, i.reference
 LIMIT $2"""  # noqa: S608 (constant text, no input)

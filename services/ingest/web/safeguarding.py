@@ -8,7 +8,7 @@
 For elevated DSLs, deputy DSLs, SLT and the head; before elevating they are sent to elevate,
 and anyone else gets the 404 page. Each view is audited with the incidents it listed.
 
-The queries are here, beside the only page that runs them (read-only, one school).
+The queries are services/ingest/records/safeguarding.py's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import quote
 import asyncpg
 from aiohttp import web
 
+from services.ingest.records import safeguarding as overview_queries
 from services.ingest.web import guard
 from services.ingest.web.rendering import render
 from shared import access, audit
@@ -49,12 +50,13 @@ async def overview(request: web.Request) -> web.Response:
             raise NotFound("No such page.")
         if not s.elevated:
             raise web.HTTPSeeOther(f"/elevate?next={quote(request.path_qs, safe='')}")
-        unread = await conn.fetch(_UNREAD, s.school_id, LIMIT)
-        no_action_total = await conn.fetchval(_NO_ACTION_COUNT, s.school_id)
+        unread = await overview_queries.unread_restricted(conn, s.school_id, LIMIT)
+        no_action_total, no_action = await overview_queries.without_action(
+            conn, s.school_id, LIMIT, page
+        )
         pages = max(1, -(-no_action_total // LIMIT))
         page = min(page, pages)
-        no_action = await conn.fetch(_NO_ACTION, s.school_id, LIMIT, (page - 1) * LIMIT)
-        failed = await conn.fetch(_FAILED, s.school_id, LIMIT)
+        failed = await overview_queries.failed_alerts(conn, s.school_id, LIMIT)
         await _audit(conn, s.school_id, s.staff_id, client_ip(request), unread, no_action, failed)
     now = datetime.now(UTC)
     context = {
@@ -116,64 +118,3 @@ async def _audit(
         ip=ip,
         detail={"incidents": list(listed)},
     )
-
-
-# -- The queries -------------------------------------------------------------------------------
-
-_INCIDENT = """i.id AS incident_id, i.reference, i.recorded_at, i.occurred_at, i.restricted,
-  p.external_id AS pupil_external_id, p.first_name || ' ' || p.last_name AS pupil,
-  ARRAY(SELECT coalesce(g.name || ': ', '') || c.name
-        FROM incident_categories ic
-        JOIN categories c ON c.school_id = ic.school_id AND c.slug = ic.category_slug
-        LEFT JOIN categories g ON g.school_id = c.school_id AND g.slug = c.parent_slug
-        WHERE ic.incident_id = i.id ORDER BY ic.category_slug) AS categories"""
-
-# Restricted incidents none of whose alerts a DSL or deputy DSL has read themselves (the rule
-# escalation follows: self_read_at; one not yet resolved into alerts counts too), with the
-# last escalation step raised.
-_UNREAD = f"""
-SELECT {_INCIDENT},
-  (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id) AS alerts,
-  esc.level, esc.created_at AS escalated_at
-FROM incidents i
-JOIN pupils p ON p.id = i.pupil_id
-LEFT JOIN LATERAL (SELECT x.level, x.created_at FROM alert_events x
-                   WHERE x.incident_id = i.id AND x.kind = 'escalation'
-                   ORDER BY x.level DESC LIMIT 1) esc ON true
-WHERE i.school_id = $1 AND i.restricted
-  AND NOT EXISTS (SELECT 1 FROM alerts a JOIN staff s ON s.id = a.recipient_id
-                  WHERE a.incident_id = i.id AND a.self_read_at IS NOT NULL
-                    AND s.roles && ARRAY['dsl', 'deputy_dsl'])
-ORDER BY i.recorded_at, i.reference
-LIMIT $2"""  # noqa: S608 (constant text, no input)
-
-_NO_ACTION_WHERE = """i.school_id = $1
-  AND NOT EXISTS (SELECT 1 FROM actions x WHERE x.incident_id = i.id)"""
-
-_NO_ACTION_COUNT = f"SELECT count(*) FROM incidents i WHERE {_NO_ACTION_WHERE}"  # noqa: S608
-
-_NO_ACTION = f"""
-SELECT {_INCIDENT}, a.first_name || ' ' || a.last_name AS author
-FROM incidents i
-JOIN pupils p ON p.id = i.pupil_id
-JOIN staff a ON a.id = i.author_id
-WHERE {_NO_ACTION_WHERE}
-ORDER BY i.recorded_at DESC, i.reference DESC
-LIMIT $2 OFFSET $3"""  # noqa: S608 (constant text, no input)
-
-# Every alert the notifier gave up on, newest first; for a restricted incident, the first
-# escalation step raised at or after the failure (the worker re-raises at once).
-_FAILED = f"""
-SELECT {_INCIDENT}, a.id, a.failed_at, a.queued_at, a.error, a.attempts, e.kind AS event,
-  r.first_name || ' ' || r.last_name AS recipient,
-  (SELECT min(x.level) FROM alert_events x
-   WHERE i.restricted AND x.incident_id = i.id AND x.kind = 'escalation'
-     AND x.created_at >= coalesce(a.failed_at, a.queued_at)) AS reraised_level
-FROM alerts a
-JOIN alert_events e ON e.id = a.event_id
-JOIN incidents i ON i.id = a.incident_id
-JOIN pupils p ON p.id = i.pupil_id
-JOIN staff r ON r.id = a.recipient_id
-WHERE a.school_id = $1 AND a.state = 'failed'
-ORDER BY a.failed_at DESC NULLS LAST, a.id
-LIMIT $2"""  # noqa: S608 (constant text, no input)

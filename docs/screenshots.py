@@ -178,9 +178,6 @@ async def seed(stack: Stack) -> tuple[School, list[str]]:
             **extra,
         }
         ids.append((await api(stack, school, "POST", "/v1/incidents", body))["id"])
-    for index, author, text in ACTIONS:
-        path = f"/v1/incidents/{ids[index]}/actions"
-        await api(stack, school, "POST", path, {"author": author, "description": text})
 
     async def delivered() -> bool:
         for incident in ids:
@@ -190,6 +187,12 @@ async def seed(stack: Stack) -> tuple[School, list[str]]:
                 return False
         return True
 
+    # Actions after the alerts exist: an action marks the author's alerts on the incident
+    # actioned, and only alerts that are there by then.
+    await until(delivered, 60, lambda: f"alerts not delivered\n{stack.logs()}")
+    for index, author, text in ACTIONS:
+        path = f"/v1/incidents/{ids[index]}/actions"
+        await api(stack, school, "POST", path, {"author": author, "description": text})
     await until(delivered, 60, lambda: f"alerts not delivered\n{stack.logs()}")
     return school, ids
 

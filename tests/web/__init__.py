@@ -187,7 +187,13 @@ async def sign_in(page: Any, base: str, email: str, password: str = PASSWORD) ->
     await page.get_by_label("Password").fill(password)
     async with page.expect_navigation():
         await page.get_by_role("button", name="Sign in").click()
-    assert "/login" not in page.url, f"still on {page.url}"
+    assert "/login" not in page.url, f"still on {page.url}: {await problem(page)}"
+
+
+async def problem(page: Any) -> str:
+    """The page's error summary, if it shows one (for assertion messages)."""
+    summary = page.locator(".govuk-error-summary")
+    return await summary.inner_text() if await summary.count() else "(no error summary)"
 
 
 async def enrol(page: Any, base: str, device: str = "Work phone") -> str:
@@ -212,4 +218,4 @@ async def elevate(page: Any, secret: str, step_offset: int = 1) -> None:
     await page.get_by_label("Code from your authenticator app").fill(code)
     async with page.expect_navigation():
         await page.get_by_role("button", name="Elevate access").click()
-    assert "/elevate" not in page.url, f"not elevated: {page.url}"
+    assert "/elevate" not in page.url, f"not elevated: {page.url}: {await problem(page)}"

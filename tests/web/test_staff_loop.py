@@ -26,6 +26,7 @@ from tests.web import (
     elevate,
     launch,
     new_page,
+    problem,
     seed_school,
     sign_in,
     skip_without_browser,
@@ -119,10 +120,7 @@ async def test_teacher_records_dsl_is_alerted_reads_and_acts_teacher_sees_it(
         async with teacher.expect_navigation():
             await teacher.get_by_role("button", name="Submit").click()
         recorded = re.fullmatch(rf"{base}/incidents/([0-9a-f-]{{36}})\?recorded=1", teacher.url)
-        if not recorded:
-            summary = teacher.locator(".govuk-error-summary")
-            problem = await summary.inner_text() if await summary.count() else ""
-            raise AssertionError(f"not on the new incident: {teacher.url}\n{problem}")
+        assert recorded, f"not on the new incident: {teacher.url}\n{await problem(teacher)}"
         incident = recorded.group(1)
         await teacher.get_by_text("Concern recorded").wait_for()
 

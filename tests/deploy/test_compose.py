@@ -7,10 +7,10 @@ names (values from the `env` fixture, hosts at 127.0.0.1)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import yaml
 from shared.cli import _parser
 from shared.config import ConfigError, Settings
 from tests.support.processes import Service, service_env
+from tests.support.until import until
 
 ROOT = Path(__file__).resolve().parents[2]
 BEACON_SERVICES = ("ingest", "worker", "notifier")
@@ -225,16 +226,16 @@ def beacon_command(args: list[str], env: dict[str, str]) -> subprocess.Completed
     )
 
 
-def wait_worker_check(env: dict[str, str], worker: Service, wait: float = 20.0) -> None:
+async def wait_worker_check(env: dict[str, str], worker: Service, wait: float = 20.0) -> None:
     command = services()["worker"]["healthcheck"]["test"][2:]
-    deadline = time.monotonic() + wait
-    while True:
+    last: list[subprocess.CompletedProcess[bytes]] = []
+
+    async def healthy() -> bool:
         assert worker.proc and worker.proc.poll() is None, f"worker exited: {worker.tail()}"
-        result = beacon_command(command, env)
-        if result.returncode == 0:
-            return
-        assert time.monotonic() < deadline, f"worker --check: {result.stderr[-2000:]!r}"
-        time.sleep(0.2)
+        last[:] = [await asyncio.to_thread(beacon_command, command, env)]
+        return last[0].returncode == 0
+
+    await until(healthy, wait, lambda: f"worker --check: {last[0].stderr[-2000:]!r}", 0.2)
 
 
 async def test_services_start_as_compose_starts_them(env, started):
@@ -247,7 +248,7 @@ async def test_services_start_as_compose_starts_them(env, started):
             services()[name]["command"][0], values, health_port=int(values[port]) if port else None
         )
         started.append(service.start())
-    wait_worker_check(process_env("worker", env), started[1])
+    await wait_worker_check(process_env("worker", env), started[1])
     async with aiohttp.ClientSession() as http:
         for name, port in HTTP_PORTS.items():
             for path in ("/healthz", "/readyz"):

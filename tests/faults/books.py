@@ -10,7 +10,6 @@ mail server accepted.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -22,6 +21,7 @@ import asyncpg
 
 from tests.faults.client import Outcome
 from tests.faults.pipeline import Kill
+from tests.support.until import until
 
 # (time.time() accepted, alert id) per message the mail server took.
 Deliveries = list[tuple[float, str]]
@@ -57,28 +57,31 @@ async def wait_settled(
     ids = [uuid.UUID(s) for s in schools]
     started = time.monotonic()
     conn = await _connect(dsn, timeout)
+    state: dict[str, int] = {}
+
+    async def settled() -> bool:
+        state.update(await conn.fetchrow(_STATE, ids))
+        return state["unresolved"] == 0 and state["alerts"] == state["final"]
+
     try:
-        while True:
-            state = dict(await conn.fetchrow(_STATE, ids))
-            if state["unresolved"] == 0 and state["alerts"] == state["final"]:
-                return time.monotonic() - started, state
-            if time.monotonic() - started > timeout:
-                return time.monotonic() - started, {**state, "timed_out": 1}
-            await asyncio.sleep(0.2)
+        await until(settled, timeout, interval=0.2)
+    except AssertionError:
+        state["timed_out"] = 1  # the scenario reports it rather than failing here
     finally:
         await conn.close()
+    return time.monotonic() - started, state
 
 
 async def _connect(dsn: str, patience: float) -> asyncpg.Connection:
     """A connection, retried while the database itself is coming back from a fault."""
-    deadline = time.monotonic() + patience
-    while True:
+
+    async def connected() -> asyncpg.Connection | None:
         try:
             return await asyncpg.connect(dsn, timeout=5)
         except (OSError, asyncpg.PostgresError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+            return None
+
+    return await until(connected, patience, "the database did not come back", interval=0.2)
 
 
 @dataclass

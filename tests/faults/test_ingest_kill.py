@@ -5,7 +5,6 @@ incident if it did."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +19,7 @@ from tests.faults.pipeline import Pipeline, http_client, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
 from tests.faults.sink import FaultyMailServer
+from tests.support.until import until
 
 
 async def test_ingest_sigkilled_under_load(
@@ -69,7 +69,7 @@ async def test_kill_while_the_insert_waits(
                 await tx.start()
                 await lock.execute("LOCK TABLE incidents IN SHARE MODE")
                 posts = asyncio.create_task(open_loop(50, HELD / 50, reporter.submit))
-                await until(lambda: waiting_on_lock(lock), HELD)
+                await until_at_least(lambda: waiting_on_lock(lock), HELD)
                 await pipeline.kill("ingest")
                 await tx.commit()
                 await pipeline.start("ingest")
@@ -102,7 +102,7 @@ async def test_kill_after_commit_before_the_answer(
             try:
                 proxy.holding = True
                 posts = asyncio.create_task(open_loop(50, HELD / 50, reporter.submit))
-                await until(lambda: conn.fetchval("SELECT count(*) FROM incidents"), HELD)
+                await until_at_least(lambda: conn.fetchval("SELECT count(*) FROM incidents"), HELD)
                 await pipeline.kill("ingest")  # its connections close: the client is in doubt
                 proxy.holding = False
                 await pipeline.start("ingest")
@@ -150,8 +150,10 @@ async def waiting_on_lock(conn: asyncpg.Connection) -> int:
                                     AND wait_event_type = 'Lock'""")
 
 
-async def until(count: Callable[[], Awaitable[int]], at_least: int, patience: float = 10) -> None:
-    deadline = time.monotonic() + patience
-    while await count() < at_least:
-        assert time.monotonic() < deadline, "the requests never got that far"
-        await asyncio.sleep(0.02)
+async def until_at_least(
+    count: Callable[[], Awaitable[int]], at_least: int, patience: float = 10
+) -> None:
+    async def reached() -> bool:
+        return await count() >= at_least
+
+    await until(reached, patience, "the requests never got that far")

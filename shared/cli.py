@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     i = asub.add_parser("import", help="upsert a roster JSON file (staff, classes, pupils)")
     i.add_argument("school_id", type=uuid.UUID)
     i.add_argument("file", type=Path)
-    i.set_defaults(run=_admin(_import_roster))
+    i.set_defaults(run=_import_roster)
     v = asub.add_parser(
         "verify-audit",
         help="check the audit log's hash chains; exit 1 if "
@@ -134,11 +135,48 @@ async def _issue_key(conn: Connection, args: argparse.Namespace) -> dict[str, st
     return {"key": await create_api_key(conn, args.school_id, args.name)}
 
 
-async def _import_roster(conn: Connection, args: argparse.Namespace) -> dict[str, int]:
-    from services.ingest.records.roster import import_roster, parse_roster
+def _import_roster(args: argparse.Namespace) -> int:
+    """Like the admin tasks, and then the leavers' sessions end (once the import committed)."""
+    from services.ingest.records.roster import import_roster, made_inactive, parse_roster
 
     roster = parse_roster(json.loads(args.file.read_text()))
-    return await import_roster(conn, args.school_id, roster)
+
+    async def go() -> tuple[dict[str, int], list[uuid.UUID]]:
+        conn = await asyncpg.connect(database_url_from_env())
+        try:
+            async with conn.transaction():
+                counts = await import_roster(conn, args.school_id, roster)
+                return counts, await made_inactive(conn, args.school_id)
+        finally:
+            await conn.close()
+
+    counts, leavers = asyncio.run(go())
+    print(json.dumps(counts))
+    if leavers:
+        return asyncio.run(_sign_out(leavers))
+    return 0
+
+
+async def _sign_out(leavers: list[uuid.UUID]) -> int:
+    from redis.asyncio import Redis
+
+    from services.ingest.records.roster import sign_out
+    from shared.auth.sessions import SessionStore
+
+    url = os.environ.get("REDIS_URL", "").strip()
+    if not url:
+        print(
+            f"beacon: {len(leavers)} staff made inactive, but REDIS_URL is not set: their "
+            "sessions were not ended and last until idle or BEACON_SESSION_MAX_SECONDS",
+            file=sys.stderr,
+        )
+        return 1
+    redis = Redis.from_url(url)
+    try:
+        await sign_out(SessionStore(redis), leavers)
+    finally:
+        await redis.aclose()
+    return 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 cache, and the Redis-backed session store and login throttle.
 
 The configuration comes from shared.config.Settings (BEACON_SECRET_KEY encrypts authenticator
-secrets; BEACON_SESSION_IDLE_SECONDS is the default idle timeout); nothing here reads the
+secrets; BEACON_SESSION_IDLE_SECONDS is the default idle timeout, BEACON_SESSION_MAX_SECONDS the
+absolute lifetime, BEACON_ELEVATION_SECONDS how long elevation lasts); nothing here reads the
 environment.
 """
 
@@ -31,12 +32,16 @@ class AuthConfig:
     secret_key: bytes
     session_idle_seconds: int = 600
     reset_link_minutes: int = 30
+    session_max_seconds: int = 12 * 3600
+    elevation_seconds: int = 3600
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthConfig:
         return cls(
             secret_key=derive_key(settings.secret_key),
             session_idle_seconds=settings.session_idle_seconds,
+            session_max_seconds=settings.session_max_seconds,
+            elevation_seconds=settings.elevation_seconds,
         )
 
 
@@ -78,7 +83,12 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
 
 
 def sessions(request: web.Request) -> SessionStore:
-    return SessionStore(request.app[REDIS])
+    config = request.app[AUTH].config
+    return SessionStore(
+        request.app[REDIS],
+        max_seconds=config.session_max_seconds,
+        elevation_seconds=config.elevation_seconds,
+    )
 
 
 def throttle(request: web.Request) -> LoginThrottle:

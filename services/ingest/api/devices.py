@@ -105,19 +105,23 @@ async def delete_device(request: web.Request) -> web.Response:
             fields.path_key(request.match_info["staff"], "device"),
         )
         device_id = _uuid(request.match_info["device_id"])
-        await _remove(conn, who, target, device_id, client_ip(request))
+        owner = await _remove(conn, who, target, device_id, client_ip(request))
+    # A removed authenticator is often a lost phone: whoever has it may be signed in as them.
+    await state.sessions(request).end_all(owner)
     return web.Response(status=204)
 
 
 async def _remove(
     conn: Connection, who: Caller, target: uuid.UUID | None, device_id: uuid.UUID, ip: str
-) -> None:
+) -> uuid.UUID:
+    """Removes the device; its owner."""
     v = await viewer(conn, who)
     if target is None or not access.can_manage_devices(v, who.school_id, target):
         raise NotFound("No such device.")
     if not await totp.remove_device(conn, who.school_id, target, device_id):
         raise NotFound("No such device.")
     await _audit(conn, who.school_id, who.staff_id, "totp.device_removed", target, ip, device_id)
+    return target
 
 
 async def _audit(

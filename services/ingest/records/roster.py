@@ -15,6 +15,7 @@ from typing import Any
 
 from services.ingest.records import roster_queries as q
 from shared import fields
+from shared.auth.sessions import SessionStore
 from shared.database import Connection
 from shared.domain import ROLES
 from shared.problems import InvalidInput
@@ -191,6 +192,23 @@ async def import_roster(conn: Connection, school_id: uuid.UUID, roster: Roster) 
         "pupils": len(roster.pupils),
         "classes": len(roster.classes),
     }
+
+
+async def made_inactive(conn: Connection, school_id: uuid.UUID) -> list[uuid.UUID]:
+    """The staff this transaction's import made inactive (call it after import_roster, in the
+    same transaction): the leavers' deactivation stamps updated_at with now(), which is the
+    transaction's start; end their sessions once it commits (`sign_out`)."""
+    rows = await conn.fetch(
+        "SELECT id FROM staff WHERE school_id = $1 AND NOT active AND updated_at = now()",
+        school_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def sign_out(sessions: SessionStore, staff_ids: list[uuid.UUID]) -> None:
+    """Every session of each leaver, however many the index lost."""
+    for staff_id in staff_ids:
+        await sessions.end_all(staff_id)
 
 
 def _pupil_json(p: PupilRow) -> dict[str, Any]:

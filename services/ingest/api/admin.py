@@ -1,22 +1,18 @@
-"""Admin endpoints (BEACON_ADMIN_TOKEN): schools and the roster import (also open to the
-school's own key with `roster:write`, so an MIS sync needs no admin token; API keys themselves
-are services.ingest.api.api_keys). And the category list a school's API key reads to know the
-slugs it may post."""
+"""Admin endpoints (BEACON_ADMIN_TOKEN): schools, API keys, roster import. And the category
+list a school's API key reads to know the slugs it may post."""
 
 from __future__ import annotations
 
-import hmac
 import uuid
 
 from aiohttp import web
 
 from services.ingest.api.bodies import read_json
-from services.ingest.api.context import api_caller, caller, database, path_id, state
+from services.ingest.api.context import caller, database, path_id, state
 from services.ingest.records.roster import import_roster, made_inactive, parse_roster, sign_out
 from services.ingest.records.schools import create_school
 from shared import fields
-from shared.auth import scopes
-from shared.auth.api_keys import bearer_token, require_admin
+from shared.auth.api_keys import new_api_key, require_admin
 from shared.auth.state import sessions as staff_sessions
 from shared.database import Connection
 from shared.problems import NotFound
@@ -32,9 +28,26 @@ async def post_school(request: web.Request) -> web.Response:
     return web.json_response({"id": str(school_id), "name": name}, status=201)
 
 
-async def put_roster(request: web.Request) -> web.Response:
+async def post_api_key(request: web.Request) -> web.Response:
+    require_admin(request, state(request).settings.admin_token)
     school_id = path_id(request, "school_id")
-    await _may_import_roster(request, school_id)
+    name = _name(await read_json(request, state(request).settings.max_body_bytes))
+    key, digest = new_api_key()
+    async with database(request) as conn:
+        await _require_school(conn, school_id)
+        key_id = await conn.fetchval(
+            "INSERT INTO api_keys (school_id, name, key_hash) VALUES ($1, $2, $3) RETURNING id",
+            school_id,
+            name,
+            digest,
+        )
+    # The key is shown here once; only its hash is stored.
+    return web.json_response({"key": key, "id": str(key_id), "name": name}, status=201)
+
+
+async def put_roster(request: web.Request) -> web.Response:
+    require_admin(request, state(request).settings.admin_token)
+    school_id = path_id(request, "school_id")
     roster = parse_roster(await read_json(request, MAX_ROSTER_BYTES))
     async with database(request) as conn, conn.transaction():
         await _require_school(conn, school_id)
@@ -42,19 +55,6 @@ async def put_roster(request: web.Request) -> web.Response:
         leavers = await made_inactive(conn, school_id)
     await sign_out(staff_sessions(request), leavers)
     return web.json_response(counts)
-
-
-async def _may_import_roster(request: web.Request, school_id: uuid.UUID) -> None:
-    """The admin token, or the school's own API key holding `roster:write`; another school's
-    key finds no such school."""
-    admin_token = state(request).settings.admin_token.encode()
-    if hmac.compare_digest(bearer_token(request).encode(), admin_token):
-        return
-    key = await api_caller(request)
-    if key.school_id != school_id:
-        raise NotFound("No such school.")
-    if not key.may(scopes.ROSTER_WRITE):
-        raise scopes.missing(scopes.ROSTER_WRITE)
 
 
 async def get_categories(request: web.Request) -> web.Response:

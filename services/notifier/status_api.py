@@ -9,7 +9,8 @@ Each takes an API key or a staff session (shared.auth.caller) and obeys shared.a
 an incident's alerts are shown to whoever may view the incident; a session sees and marks only
 its own alerts (an API key acts for any staff member of its school). Anything denied answers
 404 exactly like a missing id, so nothing leaks about what exists. Reading sets `read_at`
-beside the delivery state and never touches access grants.
+beside the delivery state and never touches access grants. Every view and read is audited
+("alerts.view_incident", "alerts.view_staff", "alert.read") in the same transaction as it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
-from shared import access, alerts, fields
+from shared import access, alerts, audit, fields
 from shared.auth import caller as auth
-from shared.auth.caller import Caller
+from shared.auth.caller import Caller, client_ip
 from shared.database import Connection
 from shared.problems import InvalidInput, MalformedRequest, NotFound
 from shared.web import request_pool
@@ -40,15 +41,16 @@ def setup(app: web.Application) -> None:
 async def incident_alerts(request: web.Request) -> web.Response:
     who = await auth.caller(request)
     incident_id = _uuid(request.match_info["id"], "incident")
-    async with request_pool(request).acquire() as conn:
+    async with request_pool(request).acquire() as conn, conn.transaction():
         await auth.visible_or_404(conn, who, incident_id)
         rows = await alerts.incident_alerts(conn, who.school_id, incident_id)
+        await _audit(conn, request, who, "alerts.view_incident", "incident", incident_id)
     return web.json_response([alerts.alert_json(r) for r in rows])
 
 
 async def staff_alerts(request: web.Request) -> web.Response:
     who = await auth.caller(request)
-    async with request_pool(request).acquire() as conn:
+    async with request_pool(request).acquire() as conn, conn.transaction():
         staff_id = await conn.fetchval(
             "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
             who.school_id,
@@ -59,6 +61,7 @@ async def staff_alerts(request: web.Request) -> web.Response:
         ):
             raise NotFound("No such staff member.")
         rows = await alerts.staff_alerts(conn, staff_id, STAFF_LIST_LIMIT)
+        await _audit(conn, request, who, "alerts.view_staff", "staff", staff_id)
     return web.json_response([alerts.alert_json(r) for r in rows])
 
 
@@ -68,14 +71,38 @@ async def mark_read(request: web.Request) -> web.Response:
     who = await auth.caller(request)
     alert_id = _uuid(request.match_info["id"], "alert")
     body = await _json_object(request) if request.body_exists else {}
-    async with request_pool(request).acquire() as conn:
+    async with request_pool(request).acquire() as conn, conn.transaction():
         staff = await _reader(conn, who, body)
         row = await alerts.mark_read(
             conn, who.school_id, alert_id, staff, by_recipient=who.session is not None
         )
-    if row is None:
-        raise NotFound("No such alert for this staff member.")
+        if row is None:
+            raise NotFound("No such alert for this staff member.")
+        await _audit(conn, request, who, "alert.read", "alert", alert_id, staff=staff)
     return web.json_response(alerts.alert_json(row))
+
+
+async def _audit(
+    conn: Connection,
+    request: web.Request,
+    who: Caller,
+    action: str,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    **detail: str,
+) -> None:
+    """In the read's own transaction: nothing is shown or marked unrecorded."""
+    await audit.append(
+        conn,
+        school_id=who.school_id,
+        actor_staff_id=who.staff_id,
+        actor_api_key_id=who.api_key_id,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        ip=client_ip(request),
+        detail=detail,
+    )
 
 
 async def _reader(conn: Connection, who: Caller, body: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ person must call themselves (their own authenticator, elevation, logout).
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,9 +22,10 @@ from shared.auth.api_keys import ApiCaller
 from shared.auth.sessions import Session, check_csrf, cookie_value
 from shared.database import Connection
 from shared.problems import Forbidden, Unauthorized
-from shared.web import request_pool
+from shared.web import SETTINGS, request_pool
 
 AUTH_TIMEOUT = 5.0
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _ENROL_PATHS = frozenset({"/v1/me/totp", "/v1/me/totp/confirm", "/v1/session"})
 
 
@@ -44,8 +47,39 @@ class Caller:
 
 
 def client_ip(request: web.Request) -> str:
-    # The peer address; trusting X-Forwarded-For needs a configured proxy, which we do not have.
-    return request.remote or ""
+    """The client's address, for throttles and the audit log: the peer's, unless the peer is
+    one of BEACON_TRUSTED_PROXIES; then the right-most X-Forwarded-For hop that is not a
+    trusted proxy (what the outermost trusted proxy saw). Hops to its left are the client's
+    own say and are never believed."""
+    peer = request.remote or ""
+    settings = request.app.get(SETTINGS)
+    proxies = _networks(settings.trusted_proxies) if settings else ()
+    if not proxies or not _within(peer, proxies):
+        return peer
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", ()))
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, proxies):
+            return hop if _address(hop) else peer
+        peer = hop
+    return peer
+
+
+@functools.cache
+def _networks(configured: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in configured)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _within(text: str, networks: tuple[IPNetwork, ...]) -> bool:
+    address = _address(text)
+    return address is not None and any(address in n for n in networks)
 
 
 async def session(request: web.Request, allow_enrol_only: bool = False) -> Session:
@@ -60,6 +94,9 @@ async def session(request: web.Request, allow_enrol_only: bool = False) -> Sessi
 
 
 KeyAuthenticator = Callable[[web.Request], Awaitable[ApiCaller]]
+# A service's own key path (ingest: rate limit, shedding; the notifier: rate limit), used by
+# every `caller` that is not handed one: no route can take a key past its service's checks.
+KEY_PATH = web.AppKey[KeyAuthenticator]("api_key_path")
 
 
 async def api_key(request: web.Request) -> ApiCaller:
@@ -67,11 +104,23 @@ async def api_key(request: web.Request) -> ApiCaller:
         return await request.app[state.AUTH].api_keys.authenticate(request, request_pool(request))
 
 
-async def caller(request: web.Request, authenticate_key: KeyAuthenticator = api_key) -> Caller:
-    """An API key when an Authorization header is sent, else the session cookie.
-    `authenticate_key` lets a service keep its own key path (ingest: rate limit, shedding)."""
+def rate_limited(take: Callable[[uuid.UUID], None]) -> KeyAuthenticator:
+    """`api_key`, then `take` charges the key's bucket (raising RateLimited past it)."""
+
+    async def authenticate(request: web.Request) -> ApiCaller:
+        key = await api_key(request)
+        take(key.api_key_id)
+        return key
+
+    return authenticate
+
+
+async def caller(request: web.Request, authenticate_key: KeyAuthenticator | None = None) -> Caller:
+    """An API key when an Authorization header is sent, else the session cookie. The key is
+    checked by `authenticate_key`, else by the app's KEY_PATH, else by `api_key`."""
     if "Authorization" in request.headers:
-        key = await authenticate_key(request)
+        authenticate = authenticate_key or request.app.get(KEY_PATH, api_key)
+        key = await authenticate(request)
         return Caller(school_id=key.school_id, api_key=key)
     s = await session(request)
     return Caller(school_id=s.school_id, session=s)
@@ -79,7 +128,7 @@ async def caller(request: web.Request, authenticate_key: KeyAuthenticator = api_
 
 async def viewer(conn: Connection, who: Caller) -> Viewer:
     if who.api_key is not None:
-        return access.api_key_viewer(who.school_id, who.api_key.api_key_id)
+        return access.api_key_viewer(who.school_id, who.api_key.api_key_id, who.api_key.scopes)
     assert who.session is not None  # noqa: S101 (Caller holds exactly one of the two)
     found = await access.load_viewer(conn, who.session.staff_id, who.session.elevated)
     if found is None or found.school_id != who.school_id:

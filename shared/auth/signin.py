@@ -2,6 +2,8 @@
 
 A failed login answers the same, in about the same time, whether or not the address exists:
 unknown addresses are hashed against a dummy password and counted by the throttle alike.
+Every attempt (password or authenticator code) is counted by the throttle before it is
+checked, so concurrent guesses cannot slip in between a check and its count.
 Each step raises a Problem (401, 429) the caller turns into JSON or a page's error message.
 """
 
@@ -19,6 +21,7 @@ from shared.auth import accounts, state, totp
 from shared.auth.caller import client_ip
 from shared.auth.passwords import burn_time, hash_password, verify_password
 from shared.auth.sessions import Session, cookie_value
+from shared.database import Connection
 from shared.problems import RateLimited, Unauthorized
 from shared.web import request_pool
 
@@ -57,15 +60,14 @@ async def sign_in(request: web.Request, email: str, password: str, code: str) ->
     """A new session for the account `email` and `password` open (and `code`, when the school
     asks for an authenticator at sign-in); any session the browser held before is ended."""
     ip = client_ip(request)
-    limiter = state.throttle(request)
-    if wait := await limiter.retry_after(email, ip):
+    # Counted before the password is checked: a burst of guesses counts every one of them.
+    if wait := await state.throttle(request).attempt(email, ip):
         raise RateLimited("Too many attempts: wait before trying again.", retry_after=wait)
     pool = request_pool(request)
     async with pool.acquire() as conn:
         candidates = await accounts.login_candidates(conn, email)
     match = await asyncio.to_thread(_match, candidates, password)
     if match is None:
-        await limiter.failed(email, ip)
         school = candidates[0]["school_id"] if len(candidates) == 1 else None
         async with pool.acquire() as conn:
             await _audit(conn, school, None, "login.failure", ip, {"email": email[:200]})
@@ -88,8 +90,7 @@ async def _signed_in(
             if (
                 await totp.use_code(conn, staff_state.box, match.school_id, match.staff_id, code)
                 is None
-            ):
-                await limiter.failed(email, ip)
+            ):  # this attempt was counted before the password was checked
                 await _audit(
                     conn, match.school_id, match.staff_id, "login.failure", ip, {"reason": "totp"}
                 )
@@ -121,7 +122,7 @@ async def elevate(request: web.Request, s: Session, code: str) -> SignedIn:
     """The same session, elevated, under a new id, when `code` is a fresh authenticator code."""
     ip, limiter = client_ip(request), state.throttle(request)
     subject = f"elevate:{s.staff_id}"
-    if wait := await limiter.retry_after(subject, ip):
+    if wait := await limiter.attempt(subject, ip):  # counted before the code is checked
         raise RateLimited("Too many attempts: wait before trying again.", retry_after=wait)
     async with request_pool(request).acquire() as conn:
         device = await totp.use_code(
@@ -133,7 +134,6 @@ async def elevate(request: web.Request, s: Session, code: str) -> SignedIn:
         )
         external_id = await conn.fetchval("SELECT external_id FROM staff WHERE id = $1", s.staff_id)
     if device is None:
-        await limiter.failed(subject, ip)
         raise Unauthorized("The authenticator code is not right, or was used already.")
     await limiter.succeeded(subject, ip)
     elevated = await state.sessions(request).rotate(s, elevated=True)
@@ -147,7 +147,7 @@ async def sign_out(request: web.Request, s: Session) -> None:
 
 
 async def _audit(
-    conn: asyncpg.Connection,
+    conn: Connection,
     school_id: uuid.UUID | None,
     staff_id: uuid.UUID | None,
     action: str,

@@ -9,15 +9,19 @@
   once instead of waiting their turn and then being refused or answered late.
 - A request waits at most `db_acquire_timeout` for a database connection, then gets 503.
 - Each API key has a token bucket (rate/s, burst 2x); over it, 429.
+- A body must arrive within `ingest_body_timeout` (BodyDeadline; a large one at a minimum
+  rate), or the request is answered 408 and its connection closed: a slow client holds a
+  lane's slot for seconds, not for ever. A Content-Length larger than the route takes is
+  answered 413 before a byte is read.
 Health, readiness and metrics are never shed: operators must see an overloaded service.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,8 +30,9 @@ import asyncpg
 from aiohttp import typedefs, web
 
 from services.ingest.metrics import IngestMetrics
+from shared.auth.throttle import KeyRate
 from shared.database import Connection
-from shared.problems import PROBLEM_JSON, Overloaded, RateLimited
+from shared.problems import PROBLEM_JSON, Overloaded, TooLarge
 from shared.web import REQUEST_PG
 
 API_PREFIX = "/v1/"
@@ -176,6 +181,80 @@ class Door:
 
 DOOR = web.AppKey("door", Door)
 
+# Past the deadline a body still arriving must have come at this rate at least, so a 10 MB
+# upload over a school's link is not cut off, and a trickle (Slowloris) holds no slot for long.
+MIN_BODY_RATE = 256 * 1024
+
+
+def _problem(status: int, title: str, detail: str) -> str:
+    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+
+
+def _closing(status: int, body: str) -> web.Response:
+    response = web.Response(body=body.encode(), status=status, content_type=PROBLEM_JSON)
+    response.force_close()
+    return response
+
+
+class BodyDeadline:
+    """Inside the door: an admitted request's body must have arrived in full `timeout` seconds
+    after it was admitted, or, if it is still arriving, at MIN_BODY_RATE bytes a second so far
+    (checked every `timeout` seconds). Past that the body's reader raises, and the request is
+    answered 408 with its connection closed, whatever the view made of the error.
+
+    A Content-Length over `limit(request)` (the most the route could take) is answered 413 at
+    once, before a byte is read; each view still enforces its own, finer limit as it reads."""
+
+    def __init__(self, timeout: float, limit: Callable[[web.Request], int]) -> None:
+        self.timeout = timeout
+        self.limit = limit
+        self._timed_out = _problem(
+            408, "Request timeout", f"The request body did not arrive within {timeout:g} s."
+        )
+
+    def middleware(self) -> Middleware:
+        @web.middleware
+        async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if not request.body_exists:
+                return await handler(request)
+            limit = self.limit(request)
+            if request.content_length is not None and request.content_length > limit:
+                detail = f"The body may be at most {limit} bytes."
+                return _closing(413, _problem(413, TooLarge.title, detail))
+            if request.content.is_eof():  # already here in full: nothing to wait for
+                return await handler(request)
+            return await self._within_deadline(request, handler)
+
+        return body_deadline
+
+    async def _within_deadline(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        content, loop = request.content, asyncio.get_running_loop()
+        started, late = loop.time(), list[bool]()
+
+        timers: list[asyncio.TimerHandle] = []
+
+        def check() -> None:
+            if content.is_eof():
+                return
+            if content.total_bytes < (loop.time() - started) * MIN_BODY_RATE:
+                late.append(True)
+                content.set_exception(web.HTTPRequestTimeout())
+                return
+            timers.append(loop.call_later(self.timeout, check))
+
+        timers.append(loop.call_later(self.timeout, check))
+        try:
+            response = await handler(request)
+        except Exception:
+            if not late:
+                raise
+            return _closing(408, self._timed_out)
+        finally:
+            timers[-1].cancel()
+            if late:  # aiohttp, draining the rest after the answer, then just hangs up
+                content.set_exception(TimeoutError("the request body did not arrive in time"))
+        return _closing(408, self._timed_out) if late else response
+
 
 def measure(metrics: IngestMetrics) -> Middleware:
     """Outermost: sees the final status of every API request, problems included."""
@@ -193,29 +272,11 @@ def measure(metrics: IngestMetrics) -> Middleware:
     return observe
 
 
-class RateLimiter:
-    """Token bucket per API key. rate 0 disables it."""
+class RateLimiter(KeyRate):
+    """Token bucket per API key (shared.auth.throttle.KeyRate), refusals counted as shed."""
 
     def __init__(self, rate: float, metrics: IngestMetrics) -> None:
-        self.rate = rate
-        self.burst = max(1.0, 2 * rate)
-        self.metrics = metrics
-        self._buckets: dict[uuid.UUID, tuple[float, float]] = {}
-
-    def take(self, key: uuid.UUID) -> None:
-        if self.rate <= 0:
-            return
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self._buckets[key] = (tokens, now)
-            self.metrics.shed.labels("rate_limit").inc()
-            raise RateLimited(
-                "This API key is over its request rate; slow down.",
-                retry_after=max(1, math.ceil((1 - tokens) / self.rate)),
-            )
-        self._buckets[key] = (tokens - 1, now)
+        super().__init__(rate, metrics.shed.labels("rate_limit").inc)
 
 
 @asynccontextmanager

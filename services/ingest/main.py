@@ -12,15 +12,18 @@ or a staff session (shared.auth.caller).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
 from services.ingest.api import openapi, routes
-from services.ingest.api.context import INGEST, STAFF_PG, Ingest
+from services.ingest.api.admin import MAX_ROSTER_BYTES
+from services.ingest.api.context import INGEST, STAFF_PG, Ingest, api_caller
 from services.ingest.door import (
     DOOR,
     Admission,
+    BodyDeadline,
     Door,
     Lane,
     Middleware,
@@ -31,9 +34,11 @@ from services.ingest.door import (
 from services.ingest.metrics import IngestMetrics, refresh_on_scrape
 from services.ingest.records.incidents import STATEMENT_TIMEOUT
 from services.ingest.web import routes as pages
+from services.ingest.web import uploads as web_uploads
 from services.ingest.worker_bell import WorkerBell
 from shared import database
 from shared.auth import state as auth_state
+from shared.auth.caller import KEY_PATH
 from shared.auth.state import AuthConfig
 from shared.config import Settings
 from shared.web import METRICS, PG, REDIS, SETTINGS, base_app
@@ -48,8 +53,17 @@ def create_app(settings: Settings) -> web.Application:
         limiter=RateLimiter(settings.api_key_rate, metrics),
     )
     # The door stands outside the problem middleware: a refusal is pre-rendered bytes, and
-    # nothing past measuring it runs for a request that will not be served.
-    app.middlewares[:0] = [refresh_on_scrape(metrics), measure(metrics), _door(app, metrics)]
+    # nothing past measuring it runs for a request that will not be served. The body deadline
+    # comes just inside it: only an admitted request has a body worth waiting for. All of them
+    # after shared.web's metrics guard, so an unwelcome scrape costs no query.
+    app.middlewares[1:1] = [
+        refresh_on_scrape(metrics),
+        measure(metrics),
+        _door(app, metrics),
+        BodyDeadline(settings.ingest_body_timeout, body_limit(settings)).middleware(),
+    ]
+    # Every route that takes an API key (shared.auth.caller too) charges its rate bucket.
+    app[KEY_PATH] = api_caller
     app.cleanup_ctx.insert(0, _pools)  # before base_app's, which then leaves PG to us
     app.cleanup_ctx.append(_worker_bell)
     auth_state.install(app, AuthConfig.from_settings(settings), api_keys=app[INGEST].api_keys)
@@ -110,6 +124,40 @@ async def _worker_bell(app: web.Application) -> AsyncIterator[None]:
     await bell.flush()
 
 
+# What a multipart form carries besides its files (fields and part headers); generous.
+FORM_OVERHEAD = 1024 * 1024
+ROSTER = ("PUT", "/v1/schools/{school_id}/roster")
+
+
+def body_limit(settings: Settings) -> Callable[[web.Request], int]:
+    """The most a route could take, refused on Content-Length before a byte is read: a form
+    with files (the record-concern page's, the files API's), the roster, or any other body."""
+    files = web_uploads.MAX_FILES * settings.max_file_bytes + FORM_OVERHEAD
+
+    def limit(request: web.Request) -> int:
+        if request.content_type == "multipart/form-data":
+            return files
+        route = request.match_info.route
+        if route.resource is not None and (route.method, route.resource.canonical) == ROSTER:
+            return MAX_ROSTER_BYTES
+        return settings.max_body_bytes
+
+    return limit
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The HTTP server's limits (aiohttp's request handler), checked before any view runs:
+    a request line or header field over 8 KiB, or more than 100 headers, is refused with 4xx.
+    A request refused before its body was read (shed, too large) lingers no longer than a
+    body may take to arrive."""
+    return {
+        "max_line_size": 8 * 1024,
+        "max_field_size": 8 * 1024,
+        "max_headers": 100,
+        "lingering_time": settings.ingest_body_timeout,
+    }
+
+
 def run(settings: Settings) -> None:
     # Access logs off: per-request lines cost throughput; metrics carry the request counts.
     web.run_app(
@@ -118,4 +166,5 @@ def run(settings: Settings) -> None:
         port=settings.ingest_port,
         access_log=None,
         print=None,
+        handler_args=server_options(settings),
     )

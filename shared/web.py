@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -12,7 +13,7 @@ from arq.connections import ArqRedis
 
 from shared import database, queue
 from shared.config import Settings
-from shared.problems import problem_middleware
+from shared.problems import Handler, problem_middleware
 
 SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", asyncpg.Pool)
@@ -29,7 +30,8 @@ def request_pool(request: web.Request) -> asyncpg.Pool:
 
 def base_app(settings: Settings, client_max_size: int | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[problem_middleware], client_max_size=client_max_size or settings.max_body_bytes
+        middlewares=[metrics_guard, problem_middleware],
+        client_max_size=client_max_size or settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[METRICS] = prometheus_client.CollectorRegistry()
@@ -84,6 +86,28 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
     )
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
+_PROXIED = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+@web.middleware
+async def metrics_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """First of all: /metrics (counts of schools' traffic, queue depths) is for the scraper.
+    With BEACON_METRICS_TOKEN set it asks for `Authorization: Bearer <token>` (401); unset, it
+    answers only a loopback peer that came through no proxy (404 for anyone else, as if absent),
+    since a proxy on the same host would make every caller look local."""
+    if request.path != "/metrics":
+        return await handler(request)
+    token = request.app[SETTINGS].metrics_token
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return web.Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    elif request.remote not in _LOOPBACK or any(h in request.headers for h in _PROXIED):
+        return web.Response(status=404)
+    return await handler(request)
 
 
 async def metrics(request: web.Request) -> web.Response:

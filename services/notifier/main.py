@@ -20,7 +20,9 @@ from services.notifier.engine import Engine, build_engine, engine_pool
 from services.notifier.jobs import build_worker, close_worker
 from services.notifier.metrics import NotifierMetrics
 from shared.auth import state as auth_state
+from shared.auth.caller import KEY_PATH, rate_limited
 from shared.auth.state import AuthConfig
+from shared.auth.throttle import KeyRate
 from shared.config import Settings
 from shared.problems import Handler
 from shared.web import METRICS, PG, SETTINGS, base_app
@@ -35,6 +37,8 @@ def create_app(settings: Settings, delivery: bool = False) -> web.Application:
     app.middlewares.append(_refresh_gauges)
     # The status API takes staff sessions as well as API keys: the same state as ingest's.
     auth_state.install(app, AuthConfig.from_settings(settings))
+    # Its own bucket per API key, at ingest's rate: every status call a key makes is charged.
+    app[KEY_PATH] = rate_limited(KeyRate(settings.api_key_rate).take)
     status.setup(app)
     if delivery:
         app.cleanup_ctx.append(_delivery)

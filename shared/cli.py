@@ -13,14 +13,17 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from shared import database
-from shared.config import ConfigError, Settings, database_url_from_env
+from shared.config import ConfigError, Settings, audit_secrets_from_env, database_url_from_env
 from shared.database import Connection
 from shared.logs import configure_logging
+
+if TYPE_CHECKING:
+    from shared.audit import AuditKeys
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,10 +63,22 @@ def _parser() -> argparse.ArgumentParser:
     i.set_defaults(run=_import_roster)
     v = asub.add_parser(
         "verify-audit",
-        help="check the audit log's hash chains; exit 1 if "
+        help="check the audit log's hash chains and MACs; exit 1 if "
         "any entry was altered, deleted or inserted",
     )
+    v.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="a witness's file of audit-checkpoint lines: each chain must still hold the head "
+        "its latest line signed",
+    )
     v.set_defaults(run=_verify_audit)
+    c = asub.add_parser(
+        "audit-checkpoint",
+        help="sign each audit chain's head (one JSON line per chain) for a witness",
+    )
+    c.add_argument("--out", type=Path, help="append the lines to this file (default: stdout)")
+    c.set_defaults(run=_audit_checkpoint)
     return p
 
 
@@ -101,7 +116,36 @@ def _service(args: argparse.Namespace) -> int:
 def _verify_audit(args: argparse.Namespace) -> int:
     from shared.audit import verify_audit_cli
 
-    return asyncio.run(verify_audit_cli(database_url_from_env()))
+    keys = _audit_keys()
+    lines: list[str] = []
+    if args.checkpoint is not None:
+        if keys is None:
+            raise ConfigError("BEACON_AUDIT_KEY", "checking a checkpoint needs the audit key")
+        lines = args.checkpoint.read_text().splitlines()
+    return asyncio.run(verify_audit_cli(database_url_from_env(), keys, lines))
+
+
+def _audit_checkpoint(args: argparse.Namespace) -> int:
+    from shared.audit import checkpoint_cli
+
+    keys = _audit_keys()
+    if keys is None:
+        raise ConfigError("BEACON_AUDIT_KEY", "signing a checkpoint needs it or BEACON_SECRET_KEY")
+    status, lines = asyncio.run(checkpoint_cli(database_url_from_env(), keys))
+    text = "".join(line + "\n" for line in lines)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        with args.out.open("a") as out:  # a witness keeps every checkpoint
+            out.write(text)
+    print(f"audit checkpoint: {len(lines)} chain heads signed", file=sys.stderr)
+    return status
+
+
+def _audit_keys() -> AuditKeys | None:
+    from shared.audit import AuditKeys
+
+    return AuditKeys.from_secrets(*audit_secrets_from_env())
 
 
 AdminTask = Callable[[Connection, argparse.Namespace], Awaitable[Any]]

@@ -3,7 +3,8 @@ cache, and the Redis-backed session store and login throttle.
 
 The configuration comes from shared.config.Settings (BEACON_SECRET_KEY encrypts authenticator
 secrets; BEACON_SESSION_IDLE_SECONDS is the default idle timeout, BEACON_SESSION_MAX_SECONDS the
-absolute lifetime, BEACON_ELEVATION_SECONDS how long elevation lasts); nothing here reads the
+absolute lifetime, BEACON_ELEVATION_SECONDS how long elevation lasts; BEACON_AUDIT_KEY, or a key
+derived from BEACON_SECRET_KEY, signs the audit log's entries); nothing here reads the
 environment.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from shared import audit
 from shared.auth.api_keys import ApiKeyCache
 from shared.auth.sessions import SessionStore
 from shared.auth.throttle import LoginThrottle
@@ -34,6 +36,7 @@ class AuthConfig:
     reset_link_minutes: int = 30
     session_max_seconds: int = 12 * 3600
     elevation_seconds: int = 3600
+    audit_keys: audit.AuditKeys | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthConfig:
@@ -42,6 +45,7 @@ class AuthConfig:
             session_idle_seconds=settings.session_idle_seconds,
             session_max_seconds=settings.session_max_seconds,
             elevation_seconds=settings.elevation_seconds,
+            audit_keys=audit.AuditKeys.from_secrets(settings.secret_key, settings.audit_key),
         )
 
 
@@ -72,6 +76,8 @@ def install(app: web.Application, config: AuthConfig, api_keys: ApiKeyCache | No
     app[AUTH] = AuthState(
         config=config, box=SecretBox(config.secret_key), api_keys=api_keys or ApiKeyCache()
     )
+    if config.audit_keys is not None:
+        audit.use_keys(config.audit_keys)
     app.cleanup_ctx.append(_background_tasks)
 
 

@@ -80,6 +80,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Bearer token /metrics asks for; empty: /metrics answers loopback peers only. 16+ characters.
     metrics_token: str = ""
+    # Days an export's file is kept after it is made; then it is deleted (the row stays).
+    export_retention_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -242,6 +244,7 @@ _TUNABLES: tuple[tuple[str, str, _Read], ...] = (
     ("ingest_body_timeout", "INGEST_BODY_TIMEOUT", _number(float, 0.1, 300)),
     ("trusted_proxies", "BEACON_TRUSTED_PROXIES", _Reader.networks),
     ("metrics_token", "BEACON_METRICS_TOKEN", _secret_or_default(min_length=16)),
+    ("export_retention_days", "EXPORT_RETENTION_DAYS", _number(int, 1, 3650)),
 )
 
 

@@ -5,6 +5,7 @@ second enqueue of the same work while it is queued or running is refused by arq 
 and every job is safe to run twice.
 
     ingest/relay --resolve_event(event_id)--> worker --deliver(event_id)--> notifier
+    ingest/export sweep --export(export_id)--> worker (renders, stores, emails "ready")
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -25,6 +26,7 @@ WORKER_QUEUE = "beacon:worker"
 NOTIFIER_QUEUE = "beacon:notifier"
 RESOLVE_EVENT = "resolve_event"
 DELIVER = "deliver"
+EXPORT = "export"
 # arq takes due jobs in score order (the enqueue time, in ms). Urgent (restricted) events are
 # scored this far in the past, so under a backlog they are resolved before routine ones.
 URGENT_HEAD_START_MS = 10 * 60 * 1000
@@ -36,6 +38,10 @@ def resolve_job_id(event_id: int) -> str:
 
 def deliver_job_id(event_id: int) -> str:
     return f"deliver:{event_id}"
+
+
+def export_job_id(export_id: str) -> str:
+    return f"export:{export_id}"
 
 
 def serialize(job: dict[str, Any]) -> bytes:
@@ -72,6 +78,11 @@ async def enqueue_deliver(redis: ArqRedis, event_id: int) -> bool:
     return bool(await enqueue_deliver_many(redis, [event_id]))
 
 
+async def enqueue_export_many(redis: ArqRedis, export_ids: Sequence[str]) -> list[str]:
+    """Ring the worker for exports (their ids as text); returns the ones newly queued."""
+    return await _enqueue_many(redis, EXPORT, WORKER_QUEUE, export_job_id, export_ids)
+
+
 # arq's enqueue_job as one atomic step: refuse while the job or its result exists.
 _ENQUEUE_UNLESS_QUEUED = """
 if redis.call('exists', KEYS[1], KEYS[2]) > 0 then return 0 end
@@ -96,14 +107,17 @@ async def enqueue_deliver_many(redis: ArqRedis, event_ids: Sequence[int]) -> lis
     return await _enqueue_many(redis, DELIVER, NOTIFIER_QUEUE, deliver_job_id, event_ids)
 
 
+Id = TypeVar("Id", int, str)
+
+
 async def _enqueue_many(
     redis: ArqRedis,
     function: str,
     queue_name: str,
-    job_id: Callable[[int], str],
-    event_ids: Sequence[int],
-    urgent: Collection[int] = (),
-) -> list[int]:
+    job_id: Callable[[Id], str],
+    event_ids: Sequence[Id],
+    urgent: Collection[Id] = (),
+) -> list[Id]:
     """One pipeline of the same atomic "enqueue unless queued or finished" step arq's
     `enqueue_job` performs (same keys, payload and serializer): arq's own enqueue costs three
     round trips per job, which dominated the callers' time at a few hundred jobs/s."""

@@ -1,5 +1,6 @@
-"""The worker service: an arq worker (no HTTP port) resolving outbox events into alerts, with
-the outbox relay and escalation running beside it as background loops.
+"""The worker service: an arq worker (no HTTP port) resolving outbox events into alerts and
+making exports, with the outbox relay, escalation and the export pass running beside it as
+background loops.
 
     beacon worker          -> run(settings)
     beacon worker --check  -> health.check(settings)
@@ -20,6 +21,8 @@ from arq import Worker
 from arq.worker import func
 
 from services.worker import background, escalation, relay
+from services.worker.exports import passes as export_passes
+from services.worker.exports.jobs import run_export
 from services.worker.failures import TRANSIENT_ERRORS
 from services.worker.health import HEALTH_INTERVAL_SECONDS, HEALTH_KEY
 from services.worker.jobs import resolve_event
@@ -36,12 +39,16 @@ JOB_TIMEOUT_SECONDS = 20
 # the event again, so this only bounds one burst of retries.
 MAX_TRIES = 25
 ESCALATION_INTERVAL_SECONDS = 2.0
+EXPORT_PASS_INTERVAL_SECONDS = 5.0
 RESTART_DELAY_SECONDS = 2.0
 
 
 def worker_settings(settings: Settings, background_loops: bool = False) -> dict[str, Any]:
     return {
-        "functions": [func(resolve_event, name=queue.RESOLVE_EVENT)],
+        "functions": [
+            func(resolve_event, name=queue.RESOLVE_EVENT),
+            func(run_export, name=queue.EXPORT),
+        ],
         "queue_name": queue.WORKER_QUEUE,
         "redis_settings": queue.redis_settings(settings.redis_url),
         "job_serializer": queue.serialize,
@@ -91,6 +98,11 @@ def _start_loops(ctx: dict[str, Any]) -> list[asyncio.Task[None]]:
             min(ESCALATION_INTERVAL_SECONDS, settings.escalation_seconds / 2),
             "escalation",
             lambda: escalation.escalation_pass(pool, redis, settings.escalation_seconds),
+        ),
+        background.start(
+            EXPORT_PASS_INTERVAL_SECONDS,
+            "exports",
+            lambda: export_passes.export_pass(settings, pool, redis),
         ),
     ]
 

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from services.ingest.api import access_settings
+from services.ingest.api import openapi_exports as exports
 from services.ingest.api import openapi_staff as staff
 from services.ingest.api.idempotency import HEADER, MAX_KEY_LENGTH
 from services.ingest.records import inputs as v
@@ -648,6 +649,7 @@ def document(pages: list[tuple[str, str]] | None = None) -> dict[str, Any]:
         "paths": {
             **_paths(),
             **access_settings.openapi_paths(_problems),
+            **exports.paths(_problems),
             **staff.paths(),
             **staff.page_paths(pages or []),
         },

@@ -17,6 +17,7 @@ import pytest
 
 from services.ingest.api import reset_email
 from services.notifier.message import AlertMail, Composer
+from services.worker.exports import ready_email
 from shared.config import Settings
 
 LIMIT = 1.0
@@ -62,10 +63,15 @@ def set_password() -> bytes:
     return reset_email.build(SETTINGS, "gail.teacher@oakfield-primary.sch.uk", token, 30).data
 
 
+def export_ready() -> bytes:
+    return ready_email.build(SETTINGS, "dee.dsl@oakfield-primary.sch.uk", uuid.uuid4())[2]
+
+
 EMAILS = {
     "alert: new incident": lambda: alert("incident"),
     "alert: escalation": lambda: alert("escalation"),
     "set-password": set_password,
+    "export-ready": export_ready,
 }
 
 

@@ -21,6 +21,7 @@ from shared import access, alerts, audit
 from shared.access import IncidentFacts, Viewer
 from shared.auth.caller import client_ip
 from shared.auth.sessions import Session
+from shared.database import Connection
 from shared.problems import NotFound
 from shared.web import request_pool
 
@@ -77,7 +78,7 @@ def _page_number(raw: str | None) -> int:
         return 1
 
 
-async def _viewer(conn: asyncpg.Connection, s: Session) -> Viewer:
+async def _viewer(conn: Connection, s: Session) -> Viewer:
     viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
     if viewer is None:
         raise guard.to_login_error()

@@ -9,10 +9,10 @@ ignored, so a link cannot send a member of staff elsewhere after they sign in.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from shared.auth import state
 from shared.auth.sessions import Session, cookie_value
@@ -58,7 +58,7 @@ async def staff_session(request: web.Request, elevated: bool = False) -> Session
     return s
 
 
-def check_form(form: MultiDictProxy[str | bytes | web.FileField], s: Session) -> None:
+def check_form(form: Mapping[str, object], s: Session) -> None:
     """A form posted with the session cookie must carry the session's CSRF token."""
     sent = form.get("csrf_token")
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), s.csrf_token.encode()):

@@ -47,7 +47,7 @@ def render(
     session: Session | None = None,
     status: int = 200,
 ) -> web.Response:
-    layout = {
+    layout: dict[str, Any] = {
         "session": session,
         "signed_in": session is not None,
         "csrf_token": session.csrf_token if session else "",

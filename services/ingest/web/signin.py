@@ -145,7 +145,7 @@ async def enrol_confirm(request: web.Request) -> web.StreamResponse:
         box = request.app[state.AUTH].box
         device = await totp.confirm_enrolment(conn, box, s.school_id, s.staff_id, code, name)
         if device is None:
-            context = {"devices": [], "enrolment": None}
+            context: dict[str, Any] = {"devices": [], "enrolment": None}
             errors = {"code": "The code is not right, or the set-up has expired: start again"}
             return render(request, "enrol.html", {**context, **_errors(errors)}, s, 400)
         await _audit(request, conn, s, "totp.device_added", str(device))

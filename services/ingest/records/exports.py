@@ -117,7 +117,7 @@ def parse_chronology(body: Any) -> ChronologySpec:
         since=since,
         until=until,
         categories=tuple(_categories(payload.get("categories", []))),
-        entries=None if entries is None else tuple(_entry_ids(entries)),
+        entries=None if entries is None else tuple(entry_ids(entries)),
         staff_names=staff_names,
     )
 
@@ -160,7 +160,7 @@ def _slug(value: Any, path: str) -> str:
     return fields.text(value, path, max_len=200)
 
 
-def _entry_ids(value: Any) -> list[uuid.UUID]:
+def entry_ids(value: Any) -> list[uuid.UUID]:
     return fields.listing(value, "entries", _uuid, max_items=MAX_ENTRIES, min_items=1)
 
 
@@ -362,3 +362,18 @@ async def take_file(
     }
     await _audit(conn, viewer, "export.download", export_id, ip, detail)
     return row
+
+
+_RECENT = """
+SELECT e.id, e.kind, e.format, e.state, e.progress, e.created_at, e.finished_at,
+       p.external_id AS pupil, r.first_name || ' ' || r.last_name AS requested_by
+FROM exports e JOIN staff r ON r.id = e.requested_by LEFT JOIN pupils p ON p.id = e.pupil_id
+WHERE e.school_id = $1 ORDER BY e.created_at DESC, e.id LIMIT $2"""
+
+
+async def recent_exports(conn: Connection, viewer: Viewer, limit: int = 20) -> list[asyncpg.Record]:
+    """The school's newest exports, for whoever may export there."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _RECENT, viewer.school_id, limit, timeout=STATEMENT_TIMEOUT
+    )
+    return rows

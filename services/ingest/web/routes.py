@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.ingest.web import alerts, errors, incidents, pupils, rendering, safeguarding, signin
+from services.ingest.web import (
+    alerts,
+    errors,
+    exports,
+    incidents,
+    pupils,
+    rendering,
+    reports,
+    safeguarding,
+    signin,
+)
 
 
 def add_pages(app: web.Application) -> None:
@@ -16,6 +26,8 @@ def add_pages(app: web.Application) -> None:
     incidents.add_routes(r)
     pupils.add_routes(r)
     safeguarding.add_routes(r)
+    exports.add_routes(r)
+    reports.add_routes(r)
     r.add_static("/static/staff/", rendering.HERE / "static", append_version=False)
 
 

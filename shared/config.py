@@ -10,9 +10,14 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 T = TypeVar("T")
+
+# REDIS_URL naming a Sentinel set: rediss+ speaks TLS to the master (shared/queue.py).
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+# What asyncpg (like libpq) accepts for target_session_attrs in a DATABASE_URL.
+TARGET_SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
 
 
 class ConfigError(ValueError):
@@ -90,8 +95,8 @@ class Settings:
         r = _Reader(os.environ if env is None else env)
         # The fields without a default here; every other one is read by _TUNABLES.
         return cls(
-            database_url=r.url("DATABASE_URL", ("postgres", "postgresql")),
-            redis_url=r.url("REDIS_URL", ("redis", "rediss")),
+            database_url=r.database_url("DATABASE_URL"),
+            redis_url=r.redis_url("REDIS_URL"),
             smtp_host=r.text("SMTP_HOST"),
             smtp_port=r.port("SMTP_PORT", 25),
             smtp_from=r.email("SMTP_FROM"),
@@ -125,11 +130,47 @@ class _Reader:
     def optional_secret(self, name: str, min_length: int = 16) -> str:
         return self.secret(name, min_length) if self.env.get(name, "").strip() else ""
 
-    def url(self, name: str, schemes: tuple[str, ...]) -> str:
+    def url(self, name: str, schemes: tuple[str, ...], several_hosts: bool = False) -> str:
         value = self.text(name)
         parts = urlsplit(value)
-        if parts.scheme not in schemes or not parts.hostname:
+        try:
+            hosts = url_hosts(parts.netloc)
+        except ValueError as e:
+            raise ConfigError(name, str(e)) from None
+        if parts.scheme not in schemes or not hosts:
             raise ConfigError(name, f"must be a {'/'.join(schemes)}:// URL with a host")
+        if len(hosts) > 1 and not several_hosts:
+            raise ConfigError(name, "names one host only")
+        return value
+
+    def database_url(self, name: str) -> str:
+        """libpq's URL, as asyncpg reads it: several hosts (`h1:5432,h2:5432`) are tried in
+        order, and `target_session_attrs=read-write` skips standbys."""
+        value = self.url(name, ("postgres", "postgresql"), several_hosts=True)
+        for attrs in parse_qs(urlsplit(value).query).get("target_session_attrs", []):
+            if attrs not in TARGET_SESSION_ATTRS:
+                raise ConfigError(
+                    name, f"target_session_attrs must be one of {', '.join(TARGET_SESSION_ATTRS)}"
+                )
+        return value
+
+    def redis_url(self, name: str) -> str:
+        """redis[s]://host:port/db, or a Sentinel set: redis[s]+sentinel://host1:26379,
+        host2:26379/master-name/db (the sentinels' addresses; they name the master)."""
+        schemes = ("redis", "rediss", *SENTINEL_SCHEMES)
+        value = self.url(name, schemes, several_hosts=True)
+        parts = urlsplit(value)
+        if parts.scheme not in SENTINEL_SCHEMES:
+            if len(url_hosts(parts.netloc)) > 1:
+                raise ConfigError(
+                    name,
+                    "names several hosts: a Sentinel set is redis+sentinel://h1:26379,"
+                    "h2:26379/master-name/db",
+                )
+            return value
+        master, _, db = parts.path.strip("/").partition("/")
+        if not master or "/" in db or not (db == "" or db.isdigit()):
+            raise ConfigError(name, "a Sentinel URL ends /master-name or /master-name/db")
         return value
 
     def email(self, name: str) -> str:
@@ -191,6 +232,26 @@ class _Reader:
         if value not in allowed:
             raise ConfigError(name, f"must be one of {', '.join(allowed)}")
         return value
+
+
+def url_hosts(netloc: str) -> list[tuple[str, int | None]]:
+    """(host, port or None) for each host of a URL's authority, `[user[:password]@]host[:port]`
+    or several hosts comma-separated (`h1:5432,[::1]:5433`). ValueError names what is wrong."""
+    authority = netloc.rpartition("@")[2]
+    hosts: list[tuple[str, int | None]] = []
+    for item in authority.split(",") if authority else []:
+        if item.startswith("["):  # an IPv6 address: [::1]:port
+            host, bracket, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else rest
+        else:
+            host, _, port = item.partition(":")
+            bracket = "-"  # no bracket to close
+        if not host or not bracket:
+            raise ValueError(f"has an empty or malformed host in {authority!r}")
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f"has a bad port {port!r}")
+        hosts.append((host, int(port) if port else None))
+    return hosts
 
 
 # How a variable with a default is read: (reader, variable, the field's default) -> value.
@@ -257,9 +318,7 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
     """For commands that only touch PostgreSQL (migrate, admin)."""
     import os
 
-    return _Reader(os.environ if env is None else env).url(
-        "DATABASE_URL", ("postgres", "postgresql")
-    )
+    return _Reader(os.environ if env is None else env).database_url("DATABASE_URL")
 
 
 def audit_secrets_from_env(env: Mapping[str, str] | None = None) -> tuple[str, str]:

@@ -10,15 +10,21 @@ and every job is safe to run twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisError
+
+from shared.config import SENTINEL_SCHEMES, url_hosts
 
 log = structlog.get_logger(__name__)
 
@@ -53,20 +59,80 @@ def deserialize(data: bytes) -> dict[str, Any]:
     return json.loads(data)  # type: ignore[no-any-return]
 
 
+SENTINEL_PORT = 26379
+CONNECT_TIMEOUT_SECONDS = 2
+
+
 def redis_settings(url: str) -> RedisSettings:
-    settings = RedisSettings.from_dsn(url)
-    settings.conn_timeout = 2
+    """arq's settings for REDIS_URL: one server (redis[s]://host:port/db), or a Sentinel set
+    (redis[s]+sentinel://[user:password@]host1:26379,host2:26379/master-name/db, the
+    credentials the master's). With Sentinel every new connection asks the sentinels where
+    the master is, so after a failover reconnecting finds the promoted replica."""
+    parts = urlsplit(url)
+    if parts.scheme in SENTINEL_SCHEMES:
+        master, _, db = parts.path.strip("/").partition("/")
+        settings = RedisSettings(
+            host=[(host, port or SENTINEL_PORT) for host, port in url_hosts(parts.netloc)],
+            sentinel=True,
+            sentinel_master=master,
+            database=int(db or 0),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            ssl=parts.scheme.startswith("rediss"),
+        )
+    else:
+        settings = RedisSettings.from_dsn(url)
+    settings.conn_timeout = CONNECT_TIMEOUT_SECONDS
     settings.conn_retries = 1
     return settings
 
 
 async def connect(url: str) -> ArqRedis:
+    settings = redis_settings(url)
+    if settings.sentinel:
+        return await _connect_sentinel(settings)
     return await create_pool(
-        redis_settings(url),
+        settings,
         job_serializer=serialize,
         job_deserializer=deserialize,
         default_queue_name=WORKER_QUEUE,
     )
+
+
+async def _connect_sentinel(settings: RedisSettings) -> ArqRedis:
+    """arq's create_pool for a Sentinel set, plus connect timeouts (arq passes none there):
+    a sentinel or master whose host is gone costs 2 s, not the kernel's SYN retries."""
+    timeouts = {"socket_connect_timeout": settings.conn_timeout}
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        settings.host,
+        sentinel_kwargs={**timeouts, "socket_timeout": settings.conn_timeout},
+        ssl=settings.ssl,
+        **timeouts,
+    )
+    redis = cast(
+        ArqRedis,
+        sentinel.master_for(
+            settings.sentinel_master,
+            redis_class=ArqRedis,
+            db=settings.database,
+            username=settings.username,
+            password=settings.password,
+            encoding="utf8",
+        ),
+    )
+    redis.job_serializer = serialize
+    redis.job_deserializer = deserialize
+    redis.default_queue_name = WORKER_QUEUE
+    for attempt in range(settings.conn_retries + 1):  # as create_pool does: fail here
+        try:
+            await redis.ping()
+            return redis
+        except (RedisError, OSError, TimeoutError):
+            if attempt == settings.conn_retries:
+                await redis.aclose()
+                raise
+            await asyncio.sleep(settings.conn_retry_delay)
+    raise AssertionError("unreachable")
 
 
 async def enqueue_resolve(redis: ArqRedis, event_id: int) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from services.ingest.api import reset_email
+from services.ingest.records import reset_email
 from services.notifier.message import AlertMail, Composer
 from services.worker.exports import ready_email
 from shared.config import Settings

@@ -111,7 +111,7 @@ INBOX_PAGE_SIZE = 25
 # the first page costs the same for 5 alerts or 20,000.
 _INBOX = """
 SELECT a.id, a.incident_id, a.queued_at, a.read_at, a.actioned_at, a.state, e.kind AS event,
-       i.reference, i.restricted, i.pupil_id,
+       i.reference, i.restricted, i.pupil_id, i.occurred_at,
        p.first_name || ' ' || p.last_name AS pupil,
        coalesce(aa.first_name || ' ' || aa.last_name, ia.first_name || ' ' || ia.last_name)
            AS raised_by,

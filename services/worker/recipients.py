@@ -60,8 +60,12 @@ WITH resolving AS (
     WHERE id = $2 AND resolved_at IS NULL
     RETURNING id
 ), alerted AS (
-    INSERT INTO alerts (school_id, event_id, incident_id, recipient_id, priority)
-    SELECT s.school_id, r.id, $3, s.id, $4
+    -- Someone who has already added an action to the incident has acted on it: their new
+    -- alert starts actioned (an action can be recorded before this event is resolved).
+    INSERT INTO alerts (school_id, event_id, incident_id, recipient_id, priority, actioned_at)
+    SELECT s.school_id, r.id, $3, s.id, $4,
+           (SELECT min(x.recorded_at) FROM actions x
+            WHERE x.incident_id = $3 AND x.author_id = s.id)
     FROM resolving r CROSS JOIN staff s
     WHERE s.school_id = $1 AND s.active AND s.id <> $5
       AND (s.roles && $6::text[]

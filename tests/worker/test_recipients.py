@@ -6,7 +6,14 @@ import pytest
 
 from services.worker.escalation import escalate_once
 from services.worker.recipients import resolve
-from tests.support.world import alerted, granted, record_action, record_incident
+from tests.support.world import (
+    ROUTINE,
+    alerted,
+    granted,
+    record_action,
+    record_incident,
+    resolve_alerts,
+)
 
 LEADERS = {"S01", "S02", "S03"}
 DSLS = {"S04", "S05"}
@@ -208,3 +215,20 @@ async def test_concurrent_resolution_creates_each_alert_once(pg, school):
 async def test_unknown_event_is_reported_not_found(pg, school):
     result = await resolved(pg, 999_999)
     assert not result.found and result.alerts == 0
+
+
+async def test_an_alert_made_after_its_recipients_action_starts_actioned(pg, school):
+    """An action recorded before the worker resolved the incident still counts: the alert the
+    author of that action then gets is actioned from the start, not "new" for good."""
+    async with pg.acquire() as conn:
+        recorded = await record_incident(conn, school, "S06", "P0001", [ROUTINE])
+        await record_action(conn, school, recorded.id, "S03", "Spoke to the pupil.")
+        alerts = await resolve_alerts(conn, recorded.event)
+        rows = {
+            r["id"]: r["actioned_at"]
+            for r in await conn.fetch(
+                "SELECT id, actioned_at FROM alerts WHERE event_id = $1", recorded.event
+            )
+        }
+    assert rows[alerts["S03"]] is not None  # pastoral acted before their alert existed
+    assert rows[alerts["S01"]] is None  # the head has not

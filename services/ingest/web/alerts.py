@@ -104,5 +104,6 @@ def _shown(viewer: Viewer, row: asyncpg.Record) -> dict[str, Any]:
         "categories": row["categories"] if visible else list(row["groups"]),
         "raised_by": row["raised_by"] if visible else None,
         "queued_at": row["queued_at"],
+        "occurred_at": row["occurred_at"],
         "state": alerts.reading_state(row),
     }

@@ -17,8 +17,12 @@ from aiohttp import web
 from shared.auth import state
 from shared.auth.sessions import Session, cookie_value
 from shared.problems import Forbidden
+from shared.web import request_pool
 
 MAX_NEXT = 500
+# The signed-in person's roles, for the layout's menu (what they can reach, nothing more).
+ROLES = web.RequestKey("roles", frozenset)
+_ROLES = "SELECT roles FROM staff WHERE id = $1 AND school_id = $2 AND active"
 
 
 def safe_next(raw: str | None, default: str = "/") -> str:
@@ -55,6 +59,10 @@ async def staff_session(request: web.Request, elevated: bool = False) -> Session
         raise web.HTTPSeeOther("/enrol")
     if elevated and not s.elevated:
         raise web.HTTPSeeOther(f"/elevate?next={quote(request.path_qs, safe='')}")
+    roles = await request_pool(request).fetchval(_ROLES, s.staff_id, s.school_id)
+    if roles is None:
+        raise to_login_error()
+    request[ROLES] = frozenset(roles)
     return s
 
 

@@ -14,7 +14,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from services.ingest.web.guard import ROLES
 from shared.auth.sessions import Session
+from shared.domain import PRIVILEGED_ROLES, Role
 
 TEMPLATES = web.AppKey("staff_templates", jinja2.Environment)
 HERE = Path(__file__).parent
@@ -54,6 +56,8 @@ def render(
         "elevated": bool(session and session.elevated),
         "idle_seconds": session.idle_seconds if session else 0,
         "here": request.path_qs,
+        "path": request.path,
+        "menu": _menu(request.get(ROLES, frozenset())),
         "errors": {},
         "error_list": [],
         "banner": "",
@@ -63,6 +67,19 @@ def render(
     )
     response.headers.update(PAGE_HEADERS)
     return response
+
+
+_LEADS = frozenset({Role.DSL, Role.DEPUTY_DSL, Role.SLT, Role.HEAD})
+
+
+def _menu(roles: frozenset[str]) -> dict[str, bool]:
+    """What the header offers: only what this person can reach."""
+    return {
+        "records": bool(roles - {Role.ADMIN}),
+        "leads": bool(roles & _LEADS),
+        "admin": Role.ADMIN in roles,
+        "elevates": bool(roles & (PRIVILEGED_ROLES | {Role.ADMIN})),
+    }
 
 
 def when(value: Any) -> str:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from services.ingest.records import password_reset
 from services.ingest.web import guard
 from services.ingest.web.rendering import render
 from shared import audit, fields
@@ -16,7 +17,7 @@ from shared.auth import signin, state, totp
 from shared.auth.caller import client_ip
 from shared.auth.passwords import MAX_LENGTH
 from shared.auth.sessions import Session, clear_cookie, set_cookie
-from shared.problems import Problem
+from shared.problems import InvalidInput, NotFound, Problem
 from shared.web import request_pool
 
 POLICY_TEXT = "At least 8 characters, with lower and upper case letters, a digit and a symbol."
@@ -34,7 +35,9 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/session/keep-alive", keep_alive)
     r.add_get("/blank", blank_page)
     r.add_get("/reset", reset_request_page)
+    r.add_post("/reset", reset_request_form)
     r.add_get("/reset/{token}", reset_page)
+    r.add_post("/reset/{token}", reset_form)
 
 
 async def login_page(request: web.Request) -> web.Response:
@@ -172,13 +175,50 @@ async def blank_page(request: web.Request) -> web.Response:
 
 
 async def reset_request_page(request: web.Request) -> web.Response:
-    return render(request, "reset_request.html", {})
+    return render(request, "reset_request.html", {"email": "", "sent": False})
+
+
+async def reset_request_form(request: web.Request) -> web.Response:
+    """The same answer for any address, known or not (the link goes out after it)."""
+    email = _field(await request.post(), "email", 320)
+    if not email:
+        errors = {"email": "Enter your school email address"}
+        return render(
+            request,
+            "reset_request.html",
+            {"email": "", "sent": False, **_errors(errors)},
+            status=400,
+        )
+    await password_reset.request_links(request, email)
+    return render(request, "reset_request.html", {"email": "", "sent": True})
 
 
 async def reset_page(request: web.Request) -> web.Response:
-    # The rules shown are the default policy's; the API names any rule the school's breaks.
+    # The rules shown are the default policy's; a school's own rules are named if broken.
     token = request.match_info["token"]
-    return render(request, "reset.html", {"token": token, "rules": POLICY_TEXT})
+    return render(request, "reset.html", {"token": token, "rules": POLICY_TEXT, "done": False})
+
+
+async def reset_form(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    form = await request.post()
+    password, again = _field(form, "password", MAX_LENGTH), form.get("again", "")
+    errors: dict[str, str] = {}
+    if not password:
+        errors["password"] = "Enter a new password"  # noqa: S105 (a message, not a secret)
+    elif password != again:
+        errors["again"] = "The two passwords are not the same"
+    else:
+        try:
+            await password_reset.set_password(request, token, password)
+        except InvalidInput as p:
+            errors["password"] = p.detail
+        except NotFound as p:
+            errors["password"] = p.detail
+    context = {"token": token, "rules": POLICY_TEXT, "done": not errors}
+    return render(
+        request, "reset.html", {**context, **_errors(errors)}, status=400 if errors else 200
+    )
 
 
 def _field(form: Any, name: str, max_length: int) -> str:

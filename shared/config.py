@@ -70,6 +70,8 @@ class Settings:
     smtp_starttls: bool = False
     send_max_attempts: int = 30
     escalation_seconds: float = 900.0
+    # Seconds before the school day ends by which an unread alert escalates, however recent.
+    escalation_end_margin: float = 600.0
     log_level: str = "INFO"
     # Staff sessions end after this long without a request (a school may set its own).
     session_idle_seconds: int = 600
@@ -297,6 +299,7 @@ _TUNABLES: tuple[tuple[str, str, _Read], ...] = (
     ("smtp_starttls", "SMTP_STARTTLS", _Reader.flag),
     ("send_max_attempts", "SEND_MAX_ATTEMPTS", _number(int, minimum=1)),
     ("escalation_seconds", "ESCALATION_SECONDS", _number(float, minimum=1)),
+    ("escalation_end_margin", "ESCALATION_END_MARGIN", _number(float, 0, 4 * 3600)),
     ("log_level", "LOG_LEVEL", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
     ("session_idle_seconds", "BEACON_SESSION_IDLE_SECONDS", _number(int, 1, 86400)),
     ("session_max_seconds", "BEACON_SESSION_MAX_SECONDS", _number(int, 60, 7 * 86400)),

@@ -97,7 +97,9 @@ def _start_loops(ctx: dict[str, Any]) -> list[asyncio.Task[None]]:
         background.start(
             min(ESCALATION_INTERVAL_SECONDS, settings.escalation_seconds / 2),
             "escalation",
-            lambda: escalation.escalation_pass(pool, redis, settings.escalation_seconds),
+            lambda: escalation.escalation_pass(
+                pool, redis, settings.escalation_seconds, settings.escalation_end_margin
+            ),
         ),
         background.start(
             EXPORT_PASS_INTERVAL_SECONDS,

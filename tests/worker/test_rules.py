@@ -3,7 +3,7 @@
 import pytest
 
 from services.ingest.records.schools import create_school
-from services.worker.rules import Audience, Rule, audience, event_audience
+from shared.rules import Audience, Rule, audience, event_audience
 
 LEADERS = {"slt", "head", "pastoral"}
 RESTRICTED_AUDIENCE = LEADERS | {"dsl", "deputy_dsl"}

@@ -1,6 +1,8 @@
-"""Who may administer a school: the platform's admin token (every school), or an elevated
-session of one of the school's own staff with the `admin` role (that school only). Anyone
-else is told the school does not exist (404), exactly as for a school id that does not.
+"""Who may administer a school: the platform's admin token (every school), an elevated
+session of one of the school's own staff with the `admin` role (that school only), or an
+elevated session of a trust admin (a member of the trust's central team: every school of that
+trust, and nothing else). Anyone else is told the school does not exist (404), exactly as for
+a school id that does not.
 
 Every change an administrator makes is audited with who, what, before and after
 (`audit_change`), by token or session alike, in the caller's transaction.
@@ -17,6 +19,7 @@ from shared import audit
 from shared.audit import JsonValue
 from shared.auth.api_keys import require_admin
 from shared.auth.caller import client_ip, session
+from shared.auth.sessions import Session
 from shared.database import Connection
 from shared.domain import Role
 from shared.problems import NotFound
@@ -39,21 +42,36 @@ class Administrator:
 
 PLATFORM = Administrator(None)
 
+# The school's own active admin, or an active member of the central team of the school's trust
+# (while their own school is still one of the trust's).
 _SCHOOL_ADMIN = """
 SELECT s.id FROM staff s
-WHERE s.id = $1 AND s.school_id = $2 AND s.active AND $3 = ANY(s.roles)"""
+WHERE s.id = $1 AND s.active AND (
+      (s.school_id = $2 AND $3 = ANY(s.roles))
+   OR EXISTS (SELECT FROM trust_admins t
+              JOIN schools own ON own.id = s.school_id AND own.trust_id = t.trust_id
+              JOIN schools sc ON sc.trust_id = t.trust_id
+              WHERE t.staff_id = s.id AND sc.id = $2))"""
 
 
 async def school_administrator(
     request: web.Request, conn: Connection, school_id: uuid.UUID
 ) -> Administrator:
     """The platform token (an Authorization header), else the session of an elevated admin of
-    `school_id`; 404 for anyone else (a school they cannot administer does not exist)."""
+    `school_id` or of its trust; 404 for anyone else (a school they cannot administer does not
+    exist)."""
     if "Authorization" in request.headers:
         require_admin(request, request.app[SETTINGS].admin_token)
         return PLATFORM
-    s = await session(request)
-    if not s.elevated or s.school_id != school_id:
+    return await session_administrator(conn, await session(request), school_id)
+
+
+async def session_administrator(
+    conn: Connection, s: Session, school_id: uuid.UUID
+) -> Administrator:
+    """The same rule for a session already in hand (a page, whose form carries the CSRF
+    token): an elevated admin of `school_id` or of its trust, else 404."""
+    if not s.elevated:
         raise NotFound("No such school.")
     if await conn.fetchval(_SCHOOL_ADMIN, s.staff_id, school_id, Role.ADMIN.value) is None:
         raise NotFound("No such school.")

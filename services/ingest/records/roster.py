@@ -4,20 +4,28 @@ Set-based and idempotent: each table is one INSERT ... ON CONFLICT DO UPDATE tha
 only when something changed (so a second run changes nothing, not even updated_at); anyone
 absent from the import is marked inactive, never deleted (incidents still point at them);
 class teachers and pupil classes are replaced by exactly what the import says.
+
+Two people for power: once the school has an active head or DSL, a privileged role the import
+gives someone who does not hold it yet is not written to staff.roles but asked for in
+pending_roles, where the head or a DSL confirms or declines it (records.staff_accounts); until
+then the person has their other roles. A school's first import, with no head or DSL yet,
+applies as it is. Taking a role away applies at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from services.ingest.records import roster_queries as q
-from shared import fields
+from shared import audit, fields
+from shared.auth.administrators import ADMIN_ACTION_PREFIX
 from shared.auth.sessions import SessionStore
 from shared.database import Connection
-from shared.domain import ROLES
+from shared.domain import PRIVILEGED_ROLES, ROLES
 from shared.problems import InvalidInput
 
 MAX_ROWS = 20_000
@@ -54,6 +62,22 @@ class Roster:
     staff: list[StaffRow]
     classes: list[ClassRow]
     pupils: list[PupilRow]
+    # Ids whose rows could not be read (a CSV's bad rows): left as they are, not made inactive.
+    keep: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who ran the import, for the pending roles it asks for: "platform" (the admin token),
+    "session" (an admin, `staff_id`) or "api_key" (`api_key_id`)."""
+
+    by: str = "platform"
+    staff_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    ip: str | None = None
+
+
+PLATFORM = Requester()
 
 
 def parse_roster(payload: Any) -> Roster:
@@ -145,35 +169,38 @@ def _known(table: str, key: str, lists: list[list[str]], known: set[str]) -> Non
                 )
 
 
-async def import_roster(conn: Connection, school_id: uuid.UUID, roster: Roster) -> dict[str, int]:
+async def import_roster(
+    conn: Connection, school_id: uuid.UUID, roster: Roster, requester: Requester = PLATFORM
+) -> dict[str, int]:
     """Upsert the roster for one school. The caller owns the transaction."""
     # Two imports for one school at once would interleave their deactivations.
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtext('roster:' || $1::text))", str(school_id)
     )
+    await conn.execute(q.ADOPT_OUTSIDERS, school_id, _json([asdict(s) for s in roster.staff]))
+    staff, asked = await held_back(conn, school_id, roster.staff)
     await q.upsert(
-        conn,
-        q.UPSERT_STAFF,
-        q.DEACTIVATE_STAFF,
-        school_id,
-        [asdict(s) for s in roster.staff],
-        "staff",
+        conn, q.UPSERT_STAFF, q.DEACTIVATE_STAFF, school_id, staff, "staff", _kept(roster, "staff")
     )
+    classes = [{"id": c.id, "name": c.name} for c in roster.classes]
     await q.upsert(
         conn,
         q.UPSERT_CLASSES,
         q.DEACTIVATE_CLASSES,
         school_id,
-        [{"id": c.id, "name": c.name} for c in roster.classes],
+        classes,
         "classes",
+        _kept(roster, "classes"),
     )
+    pupils = [_pupil_json(p) for p in roster.pupils]
     await q.upsert(
         conn,
         q.UPSERT_PUPILS,
         q.DEACTIVATE_PUPILS,
         school_id,
-        [_pupil_json(p) for p in roster.pupils],
+        pupils,
         "pupils",
+        _kept(roster, "pupils"),
     )
     await q.replace_links(
         conn,
@@ -187,11 +214,61 @@ async def import_roster(conn: Connection, school_id: uuid.UUID, roster: Roster) 
         school_id,
         [{"a": p.id, "b": c} for p in roster.pupils for c in p.classes],
     )
+    await _ask_for_roles(conn, school_id, asked, requester)
     return {
         "staff": len(roster.staff),
         "pupils": len(roster.pupils),
         "classes": len(roster.classes),
     }
+
+
+async def held_back(
+    conn: Connection, school_id: uuid.UUID, rows: list[StaffRow]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The staff rows as they will be written, and the privileged roles held back for a
+    second person ([{"a": external id, "b": role}]): none while the school has no head or
+    DSL, else each privileged role a person is given but does not hold yet."""
+    written = [asdict(s) for s in rows]
+    if not await conn.fetchval(q.GUARDED, school_id):
+        return written, []
+    held = {r["external_id"]: set(r["roles"]) for r in await conn.fetch(q.HELD_ROLES, school_id)}
+    asked: list[dict[str, str]] = []
+    for row in written:
+        new = sorted((set(row["roles"]) - held.get(row["id"], set())) & PRIVILEGED_ROLES)
+        row["roles"] = [r for r in row["roles"] if r not in new]
+        asked += [{"a": row["id"], "b": role} for role in new]
+    return written, asked
+
+
+async def _ask_for_roles(
+    conn: Connection, school_id: uuid.UUID, asked: list[dict[str, str]], who: Requester
+) -> None:
+    """Open a request for each role held back (one per person and role), withdraw the open
+    requests the roster no longer makes, and audit both."""
+    payload = _json(asked)
+    withdrawn = await conn.fetch(q.WITHDRAW_ROLES, school_id, payload)
+    requested = await conn.fetch(q.REQUEST_ROLES, school_id, payload, who.by, who.staff_id)
+    for what, rows in (("roles.withdrawn", withdrawn), ("roles.requested", requested)):
+        for r in rows:
+            await audit.append(
+                conn,
+                school_id=school_id,
+                action=ADMIN_ACTION_PREFIX + what,
+                actor_staff_id=who.staff_id,
+                actor_api_key_id=who.api_key_id,
+                subject_type="staff",
+                subject_id=r["staff_id"],
+                ip=who.ip,
+                detail={"by": who.by, "before": None, "after": r["role"], "source": "roster"},
+            )
+
+
+def _kept(roster: Roster, table: str) -> list[str]:
+    return roster.keep.get(table, [])
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
 
 
 async def made_inactive(conn: Connection, school_id: uuid.UUID) -> list[uuid.UUID]:

@@ -47,10 +47,11 @@ WHERE (pupils.first_name, pupils.last_name, pupils.date_of_birth, pupils.active)
       (EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.date_of_birth, true)
 """
 
-# Leavers: everyone active but absent from the import ($2 is the jsonb array of external ids).
+# Leavers: everyone active but absent from the import ($2 is the jsonb array of external ids),
+# except staff made outside the roster (a school's first admin) until a row adopts them.
 DEACTIVATE_STAFF = """
 UPDATE staff SET active = false, updated_at = now()
-WHERE school_id = $1 AND active AND NOT $2::jsonb ? external_id
+WHERE school_id = $1 AND active AND NOT outside_roster AND NOT $2::jsonb ? external_id
 """
 DEACTIVATE_CLASSES = """
 UPDATE classes SET active = false, updated_at = now()
@@ -94,6 +95,41 @@ REPLACE_PUPIL_CLASSES = (
 )
 
 
+# A roster row whose email is that of a member of staff made outside the roster (the first
+# admin) takes them over: their external id becomes the roster's, and the roster owns them.
+ADOPT_OUTSIDERS = """
+UPDATE staff SET external_id = x.id, outside_roster = false
+FROM jsonb_to_recordset($2::jsonb) AS x(id text, email text)
+WHERE staff.school_id = $1 AND staff.outside_roster AND lower(staff.email) = lower(x.email)
+  AND NOT EXISTS (SELECT FROM staff o WHERE o.school_id = $1 AND o.external_id = x.id)
+"""
+
+# Whether power already has a second pair of eyes: an active head or DSL.
+GUARDED = """
+SELECT EXISTS (SELECT FROM staff WHERE school_id = $1 AND active
+               AND roles && ARRAY['head', 'dsl']::text[])
+"""
+HELD_ROLES = "SELECT external_id, roles FROM staff WHERE school_id = $1"
+
+# Privileged roles waiting for the head or a DSL ($2: [{"a": external id, "b": role}]): asked
+# once (an open request stays as it is), and withdrawn when the import no longer gives them.
+REQUEST_ROLES = """
+INSERT INTO pending_roles (school_id, staff_id, role, requested_by, requester_id)
+SELECT $1, s.id, x.b, $3, $4
+FROM jsonb_to_recordset($2::jsonb) AS x(a text, b text)
+JOIN staff s ON s.school_id = $1 AND s.external_id = x.a
+ON CONFLICT (staff_id, role) WHERE decided_at IS NULL DO NOTHING
+RETURNING staff_id, role
+"""
+WITHDRAW_ROLES = """
+UPDATE pending_roles p SET decided_at = now(), decision = 'withdrawn'
+FROM staff s
+WHERE p.school_id = $1 AND p.decided_at IS NULL AND s.id = p.staff_id
+  AND NOT $2::jsonb @> jsonb_build_array(jsonb_build_object('a', s.external_id, 'b', p.role))
+RETURNING p.staff_id, p.role
+"""
+
+
 async def upsert(
     conn: Connection,
     upsert_sql: str,
@@ -101,7 +137,9 @@ async def upsert(
     school_id: uuid.UUID,
     rows: list[dict[str, Any]],
     table: str,
+    keep: list[str] | None = None,
 ) -> None:
+    """Upsert `rows`; then make inactive whoever is in neither `rows` nor `keep`."""
     try:
         await conn.execute(upsert_sql, school_id, json.dumps(rows))
     except asyncpg.UniqueViolationError as e:
@@ -109,7 +147,8 @@ async def upsert(
         raise InvalidInput(
             f"A row collides with an existing one: {e.detail}", field=table
         ) from None
-    await conn.execute(deactivate_sql, school_id, json.dumps([r["id"] for r in rows]))
+    present = [r["id"] for r in rows] + list(keep or [])
+    await conn.execute(deactivate_sql, school_id, json.dumps(present))
 
 
 async def replace_links(

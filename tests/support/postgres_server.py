@@ -92,6 +92,38 @@ class PostgresServer:
                 "pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop", check=False
             )
 
+    def standby(self) -> PostgresServer:
+        """A streaming standby of this running server on a port of its own: pg_basebackup -R
+        (standby.signal and primary_conninfo) through a replication slot, so the primary keeps
+        the WAL it has not had. Not started; call `synchronous()` here once it streams."""
+        standby = PostgresServer()
+        slot = f"standby_{standby.port}"
+        self._run(
+            "pg_basebackup",
+            *("-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"),
+            *("-D", str(standby.data), "-R", "-X", "stream", "-C", "-S", slot, "--no-sync"),
+        )
+        own = {
+            "port": str(standby.port),
+            "unix_socket_directories": f"'{standby.dir}'",
+            # Once promoted it has no standby of its own to wait for.
+            "synchronous_standby_names": "''",
+        }
+        with (standby.data / "postgresql.conf").open("a") as conf:
+            conf.writelines(f"{k} = {v}\n" for k, v in own.items())
+        return standby
+
+    def synchronous(self, standby_names: str = "*") -> None:
+        """Commit only once a standby has flushed the WAL too (synchronous_commit=on): an
+        acknowledged commit survives losing this server."""
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(f"synchronous_standby_names = '{standby_names}'\nsynchronous_commit = on\n")
+        self._run("pg_ctl", "-D", str(self.data), "reload")
+
+    def promote(self) -> None:
+        """End recovery: a standby becomes a primary (pg_ctl promote, waiting until it is)."""
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "promote")
+
     def cleanup(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -15,10 +15,13 @@ from tests.support.ports import free_port
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, appendonly: bool = False, replica_of: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="beacon-redis-"))
         self.appendonly = appendonly
+        self.replica_of = replica_of  # the port of a primary on 127.0.0.1 to replicate
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
@@ -27,9 +30,16 @@ class RedisServer:
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (.ci/run installs it)"
+        # A config file of its own (empty: the options follow), so that a sentinel promoting
+        # or demoting this server can record it there (CONFIG REWRITE).
+        config = self.dir / "redis.conf"
+        config.touch()
+        replication = ["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []
         self.proc = subprocess.Popen(
             [
                 binary,
+                str(config),
+                *replication,
                 "--port",
                 str(self.port),
                 "--bind",

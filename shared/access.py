@@ -9,8 +9,10 @@ Pure functions over two small facts objects, so the whole policy is tested as a 
   incident to them: they are alerted to all of those by rule, so that would make elevation moot.
 - `admin` manages accounts and settings and sees no incident by that role.
 - Anyone with an account (not admin only) may add an incident: no elevation needed.
-- An API key is a school's integration: it sees the school's non-restricted incidents and the
-  restricted ones it posted itself.
+- An API key is a school's integration, never more than its staff: it sees only incidents it
+  posted itself, restricted ones only with the `restricted` scope; no pupil's chronology; staff
+  members' alerts only with `alerts:staff` (shared.auth.scopes). Which requests a key may make
+  at all is its scopes' say, checked by each view (403 naming the scope).
 Callers answer 404 for anything denied, the same as for an id that does not exist.
 """
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.auth import scopes
 from shared.database import Connection
 from shared.domain import PRIVILEGED_ROLES, Role
 from shared.problems import NotFound
@@ -40,6 +43,7 @@ class Viewer:
     taught_pupil_ids: frozenset[uuid.UUID] = frozenset()
     granted_incident_ids: frozenset[uuid.UUID] = frozenset()  # incident_access_grants
     alerted_incident_ids: frozenset[uuid.UUID] = frozenset()  # named on it, or sent an alert
+    api_key_scopes: frozenset[str] = frozenset()
 
     @property
     def is_api_key(self) -> bool:
@@ -69,7 +73,9 @@ def can_view_incident(viewer: Viewer, incident: IncidentFacts) -> bool:
     if viewer.school_id != incident.school_id:
         return False
     if viewer.is_api_key:
-        return not incident.restricted or incident.api_key_id == viewer.api_key_id
+        if incident.api_key_id != viewer.api_key_id:
+            return False
+        return not incident.restricted or scopes.RESTRICTED in viewer.api_key_scopes
     if viewer.sees_whole_school:
         return True
     if incident.id in viewer.alerted_incident_ids or incident.id in viewer.granted_incident_ids:
@@ -90,7 +96,9 @@ def can_view_pupil(viewer: Viewer, school_id: uuid.UUID, pupil_id: uuid.UUID) ->
     """A pupil's record and chronology (each entry then filtered by can_view_incident)."""
     if viewer.school_id != school_id:
         return False
-    if viewer.is_api_key or viewer.sees_whole_school:
+    if viewer.is_api_key:
+        return False  # a key reads back its own posts, never a pupil's whole record
+    if viewer.sees_whole_school:
         return True
     return viewer.has_staff_role and pupil_id in viewer.taught_pupil_ids
 
@@ -99,14 +107,19 @@ def can_add_incident(viewer: Viewer, school_id: uuid.UUID) -> bool:
     """Recording a concern needs no elevation: any member of staff, any pupil of the school."""
     if viewer.school_id != school_id:
         return False
-    return viewer.is_api_key or viewer.has_staff_role
+    if viewer.is_api_key:
+        return scopes.INCIDENTS_WRITE in viewer.api_key_scopes
+    return viewer.has_staff_role
 
 
 def can_view_staff_alerts(viewer: Viewer, school_id: uuid.UUID, staff_id: uuid.UUID) -> bool:
-    """A person's own alert list (an API key acts for any named member of its school)."""
+    """A person's own alert list; a staff app's key (`alerts:staff`) acts for any member of
+    its school, showing each their own."""
     if viewer.school_id != school_id:
         return False
-    return viewer.is_api_key or viewer.staff_id == staff_id
+    if viewer.is_api_key:
+        return scopes.ALERTS_STAFF in viewer.api_key_scopes
+    return viewer.staff_id == staff_id
 
 
 def can_mark_alert_read(viewer: Viewer, school_id: uuid.UUID, recipient_id: uuid.UUID) -> bool:
@@ -166,8 +179,10 @@ async def load_viewer(
     )
 
 
-def api_key_viewer(school_id: uuid.UUID, api_key_id: uuid.UUID) -> Viewer:
-    return Viewer(school_id=school_id, api_key_id=api_key_id)
+def api_key_viewer(
+    school_id: uuid.UUID, api_key_id: uuid.UUID, granted: frozenset[str] = frozenset()
+) -> Viewer:
+    return Viewer(school_id=school_id, api_key_id=api_key_id, api_key_scopes=granted)
 
 
 _FACTS_COLUMNS = """i.id, i.school_id, i.pupil_id, i.api_key_id, i.restricted,

@@ -6,8 +6,10 @@ contract other apps rely on).
     POST /v1/alerts/{id}/read          {"staff": "S01"} marks read; idempotent
 
 Each takes an API key or a staff session (shared.auth.caller) and obeys shared.access:
-an incident's alerts are shown to whoever may view the incident; a session sees and marks only
-its own alerts (an API key acts for any staff member of its school). Anything denied answers
+an incident's alerts are shown to whoever may view the incident (a key: `alerts:read`, for
+incidents it posted); a session sees and marks only its own alerts, and only a staff app's key
+(`alerts:staff`) lists and marks them for any member of its school, each read counting as that
+member's own. A key without the scope gets 403 naming it. Anything else denied answers
 404 exactly like a missing id, so nothing leaks about what exists. Reading sets `read_at`
 beside the delivery state and never touches access grants. Every view and read is audited
 ("alerts.view_incident", "alerts.view_staff", "alert.read") in the same transaction as it.
@@ -23,6 +25,7 @@ from aiohttp import web
 
 from shared import access, alerts, audit, fields
 from shared.auth import caller as auth
+from shared.auth import scopes
 from shared.auth.caller import Caller, client_ip
 from shared.database import Connection
 from shared.problems import InvalidInput, MalformedRequest, NotFound
@@ -40,6 +43,7 @@ def setup(app: web.Application) -> None:
 
 async def incident_alerts(request: web.Request) -> web.Response:
     who = await auth.caller(request)
+    scopes.require(who, scopes.ALERTS_READ)
     incident_id = _uuid(request.match_info["id"], "incident")
     async with request_pool(request).acquire() as conn, conn.transaction():
         await auth.visible_or_404(conn, who, incident_id)
@@ -50,6 +54,7 @@ async def incident_alerts(request: web.Request) -> web.Response:
 
 async def staff_alerts(request: web.Request) -> web.Response:
     who = await auth.caller(request)
+    scopes.require(who, scopes.ALERTS_STAFF)
     async with request_pool(request).acquire() as conn, conn.transaction():
         staff_id = await conn.fetchval(
             "SELECT id FROM staff WHERE school_id = $1 AND external_id = $2",
@@ -69,13 +74,13 @@ async def mark_read(request: web.Request) -> web.Response:
     """The recipient is named by the body (API key) or is the session's own staff member; the
     guarded update only matches an alert sent to them, so anyone else's answers 404."""
     who = await auth.caller(request)
+    scopes.require(who, scopes.ALERTS_STAFF)
     alert_id = _uuid(request.match_info["id"], "alert")
     body = await _json_object(request) if request.body_exists else {}
     async with request_pool(request).acquire() as conn, conn.transaction():
         staff = await _reader(conn, who, body)
-        row = await alerts.mark_read(
-            conn, who.school_id, alert_id, staff, by_recipient=who.session is not None
-        )
+        # A session, or a staff app's key showing the member their own alert: their read.
+        row = await alerts.mark_read(conn, who.school_id, alert_id, staff, by_recipient=True)
         if row is None:
             raise NotFound("No such alert for this staff member.")
         await _audit(conn, request, who, "alert.read", "alert", alert_id, staff=staff)

@@ -10,6 +10,8 @@ import pytest
 from arq.jobs import Job
 
 from shared import queue
+from shared.auth.api_keys import issue_api_key
+from shared.auth.scopes import DEFAULT, RESTRICTED
 from shared.queue import WORKER_QUEUE
 from tests.ingest.conftest import incident
 from tests.support.until import until
@@ -218,13 +220,17 @@ async def test_malformed_bodies(client, school, pg, raw, content_type, status):
 
 async def test_restricted_category_refused_for_teacher_accepted_for_dsl(client, school, pg):
     body = incident(categories=["safeguarding/operation-encompass"])
-    r = await client.post("/v1/incidents", json=body, headers=school.headers)
+    r = await client.post("/v1/incidents", json={**body, "author": "S04"}, headers=school.headers)
+    assert r.status == 403  # the school's key (default scopes) posts no restricted category
+    assert (await r.json())["scope"] == "restricted"
+    async with pg.acquire() as conn:  # a safeguarding system's key may
+        _, key = await issue_api_key(conn, school.id, "safeguarding", (*DEFAULT, RESTRICTED))
+    headers = {"Authorization": f"Bearer {key}"}
+    r = await client.post("/v1/incidents", json=body, headers=headers)
     assert r.status == 403
     assert (await r.json())["field"] == "categories"
     for author in ("S04", "S05", "S02", "S03", "S01"):  # dsl, deputy, slt, pastoral, head
-        r = await client.post(
-            "/v1/incidents", json={**body, "author": author}, headers=school.headers
-        )
+        r = await client.post("/v1/incidents", json={**body, "author": author}, headers=headers)
         assert r.status == 201, (author, await r.text())
         assert (await r.json())["restricted"] is True
     assert await pg.fetchval("SELECT count(*) FROM alert_events WHERE priority = 1") == 5

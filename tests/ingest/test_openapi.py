@@ -70,9 +70,10 @@ async def test_record_endpoints_take_an_api_key_or_a_session(client):
         ("/v1/incidents/{incident_id}", "get"),
         ("/v1/incidents/{incident_id}/actions", "post"),
         ("/v1/categories", "get"),
-        ("/v1/pupils/{pupil_id}/chronology", "get"),
     ):
         assert {"apiKey", "session"} <= {
             k for s in doc["paths"][path][method]["security"] for k in s
         }, path
+    # A chronology is staff only: no API key reads one, whatever its scopes.
+    assert doc["paths"]["/v1/pupils/{pupil_id}/chronology"]["get"]["security"] == [{"session": []}]
     assert doc["paths"]["/v1/schools"]["post"]["security"] == [{"adminToken": []}]

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.notifier.main import create_app
+from shared.auth.api_keys import issue_api_key
 from shared.config import Settings
 from shared.web import PG
 from tests.support.world import (
@@ -44,7 +45,16 @@ async def client(settings: Settings, pg: asyncpg.Pool) -> AsyncIterator[TestClie
 
 
 def auth(school: School) -> dict[str, str]:
+    """The school's key (the MIS's): it posted the incidents, so it reads their alerts."""
     return school.headers
+
+
+async def staff_app(pg: asyncpg.Pool, school: School) -> dict[str, str]:
+    """A staff app's key: it lists staff members' alerts and marks them read for them
+    (`alerts:staff`, never a default), and reads the alerts of incidents it posted."""
+    async with pg.acquire() as conn:
+        _, key = await issue_api_key(conn, school.id, "staff app", ("alerts:read", "alerts:staff"))
+    return {"Authorization": f"Bearer {key}"}
 
 
 async def two_events(
@@ -91,12 +101,11 @@ async def test_staff_alerts_come_unread_first_then_newest(
     client: TestClient, pg: asyncpg.Pool, school: School
 ) -> None:
     _, first, second = await two_events(pg, school)
+    app = await staff_app(pg, school)
     # Read the newer one: the older unread alert must now come first.
-    r = await client.post(
-        f"/v1/alerts/{second['S01']}/read", json={"staff": "S01"}, headers=auth(school)
-    )
+    r = await client.post(f"/v1/alerts/{second['S01']}/read", json={"staff": "S01"}, headers=app)
     assert r.status == 200
-    r = await client.get("/v1/staff/S01/alerts", headers=auth(school))
+    r = await client.get("/v1/staff/S01/alerts", headers=app)
     assert [a["id"] for a in await r.json()] == [str(first["S01"]), str(second["S01"])]
 
 
@@ -104,16 +113,17 @@ async def test_marking_read_is_idempotent_and_only_for_the_recipient(
     client: TestClient, pg: asyncpg.Pool, school: School
 ) -> None:
     _, first, _ = await two_events(pg, school)
+    app = await staff_app(pg, school)
     url = f"/v1/alerts/{first['S03']}/read"
-    r = await client.post(url, json={"staff": "S06"}, headers=auth(school))
+    r = await client.post(url, json={"staff": "S06"}, headers=app)
     assert r.status == 404
     assert r.content_type == "application/problem+json"
 
-    r = await client.post(url, json={"staff": "S03"}, headers=auth(school))
+    r = await client.post(url, json={"staff": "S03"}, headers=app)
     read = await r.json()
     assert r.status == 200 and set(read) == FIELDS and read["read_at"]
     assert read["state"] == "queued"  # beside the delivery state, not instead of it
-    again = await (await client.post(url, json={"staff": "S03"}, headers=auth(school))).json()
+    again = await (await client.post(url, json={"staff": "S03"}, headers=app)).json()
     assert again["read_at"] == read["read_at"]
 
 
@@ -123,15 +133,16 @@ async def test_another_schools_key_sees_nothing(
     incident_id, first, _ = await two_events(pg, school)
     async with pg.acquire() as conn:
         other = await seed_school(conn, "Birchwood Academy")
+    others_app = await staff_app(pg, other)
     for method, url, body in [
         ("GET", f"/v1/incidents/{incident_id}/alerts", None),
         ("POST", f"/v1/alerts/{first['S01']}/read", {"staff": "S01"}),
     ]:
-        r = await client.request(method, url, json=body, headers=auth(other))
+        r = await client.request(method, url, json=body, headers=others_app)
         assert r.status == 404, url
-    r = await client.get("/v1/staff/S01/alerts", headers=auth(other))
+    r = await client.get("/v1/staff/S01/alerts", headers=others_app)
     assert await r.json() == []  # S01 of the other school: their own, empty list
-    r = await client.get("/v1/staff/S99/alerts", headers=auth(school))
+    r = await client.get("/v1/staff/S99/alerts", headers=await staff_app(pg, school))
     assert r.status == 404
     assert await pg.fetchval("SELECT read_at FROM alerts WHERE id = $1", first["S01"]) is None
 
@@ -149,9 +160,15 @@ async def test_another_schools_key_sees_nothing(
     ],
 )
 async def test_bad_requests_get_problem_json_never_500(
-    client: TestClient, school: School, method: str, url: str, body: object, status: int
+    client: TestClient,
+    pg: asyncpg.Pool,
+    school: School,
+    method: str,
+    url: str,
+    body: object,
+    status: int,
 ) -> None:
-    r = await client.request(method, url, json=body, headers=auth(school))
+    r = await client.request(method, url, json=body, headers=await staff_app(pg, school))
     assert r.status == status
     assert r.content_type == "application/problem+json"
 

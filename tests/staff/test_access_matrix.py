@@ -10,6 +10,7 @@ import pytest
 
 from shared import access
 from shared.access import IncidentFacts, Viewer
+from shared.auth import scopes
 from shared.domain import Role
 from shared.problems import NotFound
 from tests.support.world import RESTRICTED, record_incident, resolve_alerts, seed_school
@@ -111,17 +112,19 @@ def test_teacher_of_a_linked_pupil_sees_an_ordinary_incident():
 
 
 @pytest.mark.parametrize(
-    ("restricted", "posted_by_key", "same", "sees"),
+    ("restricted", "posted_by_key", "same", "scope", "sees"),
     [
-        (False, False, True, True),
-        (True, False, True, False),
-        (True, True, True, True),
-        (False, False, False, False),
-        (True, True, False, False),
+        (False, False, True, False, False),  # another's post: not the key's to read
+        (False, True, True, False, True),
+        (True, False, True, True, False),
+        (True, True, True, False, False),  # its own restricted post needs `restricted`
+        (True, True, True, True, True),
+        (False, True, False, True, False),
+        (True, True, False, True, False),
     ],
 )
-def test_api_keys(restricted, posted_by_key, same, sees):
-    v = access.api_key_viewer(SCHOOL, KEY)
+def test_api_keys(restricted, posted_by_key, same, scope, sees):
+    v = access.api_key_viewer(SCHOOL, KEY, frozenset({"restricted"} if scope else ()))
     i = IncidentFacts(
         INCIDENT,
         SCHOOL if same else OTHER,
@@ -130,6 +133,20 @@ def test_api_keys(restricted, posted_by_key, same, sees):
         api_key_id=KEY if posted_by_key else uuid.uuid4(),
     )
     assert access.can_view_incident(v, i) is sees
+
+
+def test_api_keys_read_no_chronology_and_staff_alerts_only_with_the_scope():
+    default = access.api_key_viewer(SCHOOL, KEY, frozenset(scopes.DEFAULT))
+    staff_app = access.api_key_viewer(SCHOOL, KEY, frozenset({scopes.ALERTS_STAFF}))
+    everything = access.api_key_viewer(SCHOOL, KEY, frozenset(scopes.ALL))
+    assert not any(access.can_view_pupil(v, SCHOOL, PUPIL) for v in (default, everything))
+    assert not access.can_view_staff_alerts(default, SCHOOL, STAFF)
+    assert not access.can_mark_alert_read(default, SCHOOL, STAFF)
+    assert access.can_view_staff_alerts(staff_app, SCHOOL, STAFF)
+    assert not access.can_view_staff_alerts(staff_app, OTHER, STAFF)
+    assert access.can_add_incident(default, SCHOOL) and not access.can_add_incident(
+        staff_app, SCHOOL
+    )
 
 
 @pytest.mark.parametrize(

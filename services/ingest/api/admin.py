@@ -1,4 +1,6 @@
-"""Admin endpoints (BEACON_ADMIN_TOKEN): schools, API keys, roster import. And the category
+"""Admin endpoints: API keys (BEACON_ADMIN_TOKEN) and the roster import (the platform token or
+an elevated admin session of the school, or of its trust; schools are
+services.ingest.api.schools, the CSV upload services.ingest.api.roster_csv). And the category
 list a school's API key reads to know the slugs it may post."""
 
 from __future__ import annotations
@@ -9,23 +11,15 @@ from aiohttp import web
 
 from services.ingest.api.bodies import read_json
 from services.ingest.api.context import caller, database, path_id, state
-from services.ingest.records.roster import import_roster, made_inactive, parse_roster, sign_out
-from services.ingest.records.schools import create_school
+from services.ingest.api.roster_csv import apply_roster
+from services.ingest.records.roster import parse_roster
 from shared import fields
+from shared.auth.administrators import school_administrator
 from shared.auth.api_keys import new_api_key, require_admin
-from shared.auth.state import sessions as staff_sessions
 from shared.database import Connection
 from shared.problems import NotFound
 
 MAX_ROSTER_BYTES = 32 * 1024 * 1024
-
-
-async def post_school(request: web.Request) -> web.Response:
-    require_admin(request, state(request).settings.admin_token)
-    name = _name(await read_json(request, state(request).settings.max_body_bytes))
-    async with database(request) as conn, conn.transaction():
-        school_id = await create_school(conn, name)
-    return web.json_response({"id": str(school_id), "name": name}, status=201)
 
 
 async def post_api_key(request: web.Request) -> web.Response:
@@ -46,15 +40,11 @@ async def post_api_key(request: web.Request) -> web.Response:
 
 
 async def put_roster(request: web.Request) -> web.Response:
-    require_admin(request, state(request).settings.admin_token)
     school_id = path_id(request, "school_id")
+    async with database(request) as conn:
+        who = await school_administrator(request, conn, school_id)
     roster = parse_roster(await read_json(request, MAX_ROSTER_BYTES))
-    async with database(request) as conn, conn.transaction():
-        await _require_school(conn, school_id)
-        counts = await import_roster(conn, school_id, roster)
-        leavers = await made_inactive(conn, school_id)
-    await sign_out(staff_sessions(request), leavers)
-    return web.json_response(counts)
+    return web.json_response(await apply_roster(request, school_id, roster, who))
 
 
 async def get_categories(request: web.Request) -> web.Response:

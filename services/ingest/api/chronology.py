@@ -3,6 +3,7 @@
 Every entry passes shared.access first: what a viewer may not see is left out entirely (a
 teacher's chronology has no trace of a restricted incident), and every view is audited. The
 query and both rules live in services.ingest.records.chronology, shared with the staff page.
+Staff only: an API key, whatever its scopes, is refused (403).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from aiohttp import web
 from services.ingest.records import chronology
 from shared import fields
 from shared.auth.caller import caller, client_ip, viewer
-from shared.problems import NotFound
+from shared.problems import Forbidden, NotFound
 from shared.web import request_pool
 
 
 async def get_chronology(request: web.Request) -> web.Response:
     who = await caller(request)
+    if who.api_key is not None:
+        raise Forbidden("An API key reads back only what it posted, never a pupil's chronology.")
     external_id = fields.path_key(request.match_info["pupil_id"], "pupil")
     async with request_pool(request).acquire() as conn:
         v = await viewer(conn, who)

@@ -20,6 +20,7 @@ from services.ingest.api.representation import file_path, stamp
 from services.ingest.records.files import Upload, attach_file, safe_name
 from services.ingest.records.incidents import STATEMENT_TIMEOUT
 from shared import fields
+from shared.auth import scopes
 from shared.auth.caller import Caller, visible_or_404
 from shared.database import Connection
 from shared.problems import InvalidInput, NotFound, TooLarge, UnsupportedMediaType
@@ -28,16 +29,24 @@ from shared.problems import InvalidInput, NotFound, TooLarge, UnsupportedMediaTy
 async def post_file(request: web.Request) -> web.Response:
     settings = state(request).settings
     who = await caller(request)
+    scopes.require(who, scopes.INCIDENTS_WRITE)
     incident_id = path_id(request, "incident_id")
     named, filename, data = await _read_upload(request, settings.max_file_bytes)
     author = await _author(request, who, incident_id, named)
     upload = Upload(filename, data)
     async with database(request) as conn:
         stored = await attach_file(
-            conn, settings.files_dir, who.school_id, incident_id, author, upload
+            conn,
+            settings.files_dir,
+            who.school_id,
+            incident_id,
+            author,
+            upload,
+            api_key_id=who.api_key_id,
+            may_restrict=scopes.may_restrict(who),
         )
         if stored is None:
-            await _refuse(conn, who.school_id, incident_id)
+            await _refuse(conn, who, incident_id)
     assert stored is not None  # noqa: S101 (_refuse raised otherwise)
     return web.json_response(
         {
@@ -64,6 +73,7 @@ async def _author(
         return str(body["author"])  # type: ignore[index]
     if named is None:
         raise InvalidInput("author is required.", field="author")
+    scopes.require_author(who, named)
     return named
 
 
@@ -100,11 +110,18 @@ async def _read_part(part: BodyPartReader, max_bytes: int, name: str) -> bytes:
     return b"".join(chunks)
 
 
-async def _refuse(conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID) -> None:
+# As attach_file finds it: an API key finds only what it posted.
+_FOUND = """SELECT EXISTS (SELECT FROM incidents WHERE school_id = $1 AND id = $2
+  AND ($3::uuid IS NULL OR (api_key_id = $3 AND (NOT restricted OR $4::boolean))))"""
+
+
+async def _refuse(conn: Connection, who: Caller, incident_id: uuid.UUID) -> None:
     exists = await conn.fetchval(
-        "SELECT EXISTS (SELECT FROM incidents WHERE school_id = $1 AND id = $2)",
-        school_id,
+        _FOUND,
+        who.school_id,
         incident_id,
+        who.api_key_id,
+        scopes.may_restrict(who),
         timeout=STATEMENT_TIMEOUT,
     )
     if not exists:
@@ -117,15 +134,18 @@ async def _refuse(conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
 async def get_file(request: web.Request) -> web.Response:
     """Like the incident itself: need-to-know first, and the view audited in its transaction."""
     who = await caller(request)
+    scopes.require(who, scopes.INCIDENTS_READ)
     incident_id, file_id = path_id(request, "incident_id"), path_id(request, "file_id")
     async with database(request) as conn, conn.transaction():
         await visible_or_404(conn, who, incident_id)
         row = await conn.fetchrow(
             """SELECT filename, content_type, data, stored_path FROM incident_files
-               WHERE school_id = $1 AND incident_id = $2 AND id = $3""",
+               WHERE school_id = $1 AND incident_id = $2 AND id = $3
+                 AND ($4::uuid IS NULL OR api_key_id = $4)""",
             who.school_id,
             incident_id,
             file_id,
+            who.api_key_id,
             timeout=STATEMENT_TIMEOUT,
         )
         if row is None:

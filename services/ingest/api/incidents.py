@@ -19,6 +19,7 @@ from services.ingest.api.representation import incident_path, new_incident, stor
 from services.ingest.records import incidents as queries
 from services.ingest.records.inputs import parse_incident
 from shared import audit
+from shared.auth import scopes
 from shared.auth.caller import Caller, client_ip, visible_or_404
 from shared.database import Connection
 from shared.problems import Conflict, Forbidden, InvalidInput, NotFound
@@ -27,18 +28,24 @@ from shared.problems import Conflict, Forbidden, InvalidInput, NotFound
 async def post_incident(request: web.Request) -> web.Response:
     ingest = state(request)
     who = await caller(request)
+    scopes.require(who, scopes.INCIDENTS_WRITE)
     key = idempotency.key_from(request)
     body = await read_json(request, ingest.settings.max_body_bytes)
     if who.session is not None:
         body = await session_author(request, who, body)
     data = parse_incident(body, now=dt.datetime.now(dt.UTC))
+    scopes.require_author(who, data.author)
     digest = None if key is None else idempotency.request_hash("incident", body)
     async with database(request) as conn:
-        row = await queries.record_incident(conn, who.school_id, who.api_key_id, data, key, digest)
+        row = await queries.record_incident(
+            conn, who.school_id, who.api_key_id, data, key, digest, scopes.may_restrict(who)
+        )
         if row["incident_id"] is None:
+            if row["restricted_refused"]:
+                raise scopes.missing(scopes.RESTRICTED, field="categories")
             refuse(row)
             # Everything checked out but the insert did nothing: the Idempotency-Key exists.
-            return await replay(conn, who, key, digest)
+            return await replay(conn, request, who, key, digest)
     if ingest.worker_bell is not None:
         ingest.worker_bell.ring(row["event_id"], urgent=row["restricted"])
     return web.json_response(
@@ -61,6 +68,25 @@ def refuse(verdict: asyncpg.Record) -> None:
             field="categories",
         )
     refuse_unknown(verdict["unknown_staff"], "alert_staff", "staff member")
+    refuse_naming(verdict)
+
+
+def refuse_naming(verdict: asyncpg.Record) -> None:
+    """Naming someone on a restricted record gives them access to it: only those who may
+    grant need-to-know access (DSL, deputy DSL, SLT, head, pastoral) name anyone there."""
+    if verdict["naming_refused"]:
+        raise InvalidInput(
+            "Only DSL, deputy DSL, SLT, head or pastoral staff may name staff on a restricted "
+            "incident: naming someone gives them access to it.",
+            field="alert_staff",
+        )
+
+
+def caller_id(who: Caller) -> uuid.UUID:
+    """Whose an Idempotency-Key is: the API key's, or the member of staff's."""
+    found = who.api_key_id or who.staff_id
+    assert found is not None  # noqa: S101 (a caller is one or the other)
+    return found
 
 
 def refuse_author(verdict: asyncpg.Record) -> None:
@@ -77,14 +103,21 @@ def refuse_unknown(values: list[str], field: str, what: str) -> None:
 
 
 async def replay(
-    conn: Connection, who: Caller, key: str | None, digest: bytes | None
+    conn: Connection, request: web.Request, who: Caller, key: str | None, digest: bytes | None
 ) -> web.Response:
-    existing = None if key is None else await queries.find_by_key(conn, who.school_id, key)
+    """The caller's own incident under that key, as a view: only while they may still see it
+    (404 as for a missing one), and audited like any other view."""
+    existing = None
+    if key is not None:
+        existing = await queries.find_by_key(conn, who.school_id, key, caller_id(who))
     if existing is None:
         raise Conflict("The incident could not be recorded; retry.")
     if bytes(existing["request_hash"]) != digest:
         raise idempotency.mismatch()
-    body = await _load(conn, who.school_id, existing["id"])
+    async with conn.transaction():
+        await visible_or_404(conn, who, existing["id"])
+        body = await _load(conn, who, existing["id"])
+        await audit_view(conn, request, who, existing["id"], replay="incident")
     return web.json_response(
         body,
         status=200,
@@ -96,10 +129,11 @@ async def get_incident(request: web.Request) -> web.Response:
     """Need-to-know first (not-yours answers 404, as missing does); the view and its audit
     entry commit together, so no incident is ever shown unrecorded."""
     who = await caller(request)
+    scopes.require(who, scopes.INCIDENTS_READ)
     incident_id = path_id(request, "incident_id")
     async with database(request) as conn, conn.transaction():
         await visible_or_404(conn, who, incident_id)
-        body = await _load(conn, who.school_id, incident_id)
+        body = await _load(conn, who, incident_id)
         await audit_view(conn, request, who, incident_id)
     return web.json_response(body)
 
@@ -124,12 +158,12 @@ async def audit_view(
     )
 
 
-async def _load(
-    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
-) -> dict[str, object]:
-    row = await queries.fetch_incident(conn, school_id, incident_id)
+async def _load(conn: Connection, who: Caller, incident_id: uuid.UUID) -> dict[str, object]:
+    """The incident as the caller may read it: an API key gets only its own actions and files
+    (what the school's staff added is theirs to read)."""
+    row = await queries.fetch_incident(conn, who.school_id, incident_id)
     if row is None:
         raise NotFound("No such incident in this school.")
-    actions = await queries.fetch_actions(conn, school_id, incident_id)
-    files = await queries.fetch_files(conn, school_id, incident_id)
+    actions = await queries.fetch_actions(conn, who.school_id, incident_id, who.api_key_id)
+    files = await queries.fetch_files(conn, who.school_id, incident_id, who.api_key_id)
     return stored_incident(row, actions, files)

@@ -10,7 +10,6 @@ from typing import Any
 Schema = dict[str, Any]
 
 SESSION: list[dict[str, list[str]]] = [{"session": []}]
-SESSION_OR_KEY: list[dict[str, list[str]]] = [{"session": []}, {"apiKey": []}]
 SECURITY_SCHEMES: dict[str, Schema] = {
     "session": {
         "type": "apiKey",
@@ -250,7 +249,8 @@ def paths() -> dict[str, Any]:
         "/v1/pupils/{pupil_id}/chronology": {
             "get": {
                 "summary": "A pupil's incidents and actions in time order, as the caller may see.",
-                "security": SESSION_OR_KEY,
+                "description": "Staff only: an API key, whatever its scopes, gets 403.",
+                "security": SESSION,
                 "parameters": [_path("pupil_id")],
                 "responses": {
                     "200": _json("Chronology", "Entries, oldest first."),

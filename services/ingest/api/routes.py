@@ -11,21 +11,30 @@ from services.ingest.api import (
     alert_rules,
     chronology,
     devices,
-    files,
     exports,
+    files,
     incidents,
     login,
     openapi,
     password_reset,
+    roster_csv,
+    schools,
 )
 
 
 def add_routes(app: web.Application) -> None:
     r = app.router
     # Schools, keys and rosters (the platform's admin token).
-    r.add_post("/v1/schools", admin.post_school)
+    r.add_post("/v1/schools", schools.post_school)
+    r.add_get("/v1/schools/{school_id}/audit", schools.get_audit)
+    r.add_post("/v1/trusts", schools.post_trust)
+    r.add_put("/v1/schools/{school_id}/trust", schools.put_school_trust)
+    r.add_post("/v1/trusts/{trust_id}/admins", schools.post_trust_admin)
+    r.add_get("/v1/trusts/{trust_id}/schools", schools.get_trust_schools)
     r.add_post("/v1/schools/{school_id}/api-keys", admin.post_api_key)
     r.add_put("/v1/schools/{school_id}/roster", admin.put_roster)
+    r.add_post("/v1/schools/{school_id}/roster/preview", roster_csv.post_preview)
+    r.add_post("/v1/schools/{school_id}/roster/confirm", roster_csv.post_confirm)
     r.add_get(alert_rules.PATH, alert_rules.get_rules)
     r.add_put(alert_rules.PATH, alert_rules.put_rules)
     r.add_get(access_settings.PATH, access_settings.get_settings)

@@ -24,11 +24,13 @@ from shared.database import Connection
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\/]')
 
 _INSERT = """
-WITH incident AS (SELECT id FROM incidents WHERE school_id = $1 AND id = $2),
+WITH incident AS (
+    SELECT id FROM incidents WHERE school_id = $1 AND id = $2
+      AND ($11::uuid IS NULL OR (api_key_id = $11 AND (NOT restricted OR $12::boolean)))),
 author AS (SELECT id FROM staff WHERE school_id = $1 AND external_id = $3 AND active)
 INSERT INTO incident_files (id, school_id, incident_id, uploaded_by, filename, content_type,
-                            size_bytes, sha256, data, stored_path)
-SELECT $4, $1, incident.id, author.id, $5, $6, $7, $8, $9, $10 FROM incident, author
+                            size_bytes, sha256, data, stored_path, api_key_id)
+SELECT $4, $1, incident.id, author.id, $5, $6, $7, $8, $9, $10, $11 FROM incident, author
 RETURNING uploaded_at
 """
 
@@ -56,9 +58,13 @@ async def attach_file(
     incident_id: uuid.UUID,
     author: str,
     upload: Upload,
+    api_key_id: uuid.UUID | None = None,
+    may_restrict: bool = True,
 ) -> StoredFile | None:
     """Stores the file as `author` (the school's staff id); None when the incident or an active
-    uploader of that id does not exist in the school. Raises UnsupportedMediaType (sniff)."""
+    uploader of that id does not exist in the school. Raises UnsupportedMediaType (sniff).
+    An API key (`api_key_id`) finds only incidents it posted, restricted ones only with
+    `may_restrict`."""
     content_type, file_id = sniff(upload.data), uuid.uuid4()
     stored = await write_file(files_dir, school_id, file_id, upload.data)
     digest = hashlib.sha256(upload.data).digest()
@@ -75,6 +81,8 @@ async def attach_file(
             digest,
             None if stored else upload.data,
             stored,
+            api_key_id,
+            may_restrict,
             timeout=STATEMENT_TIMEOUT,
         )
     except BaseException:

@@ -1,7 +1,11 @@
 """SQL for incidents. Recording is ONE statement (one round trip, atomic on its own): it looks
 up the author, pupil, linked pupils, categories and named staff within the school, and only
 when all of them check out inserts the incident, its children and its outbox event. It always
-returns the lookup verdict, so the caller can name the field that failed."""
+returns the lookup verdict, so the caller can name the field that failed.
+
+Naming staff on a restricted incident gives them need-to-know access, so only an author who
+may grant it (DSL, deputy DSL, SLT, head, pastoral) may name anyone there. An Idempotency-Key
+is its caller's: the API key, or the member of staff when there is none."""
 
 from __future__ import annotations
 
@@ -40,13 +44,19 @@ verdict AS (
            ARRAY(SELECT slug FROM cats WHERE restricted IS NULL) AS unknown_categories,
            ARRAY(SELECT ext FROM alerted WHERE id IS NULL) AS unknown_staff,
            coalesce((SELECT bool_or(restricted) FROM cats), false) AS restricted),
+judged AS (
+    SELECT verdict.*,
+           restricted AND NOT $17::boolean AS restricted_refused,
+           restricted AND cardinality($6::text[]) > 0 AND NOT privileged AS naming_refused
+    FROM verdict),
 incident AS (
     INSERT INTO incidents (school_id, pupil_id, author_id, occurred_at, description, restricted,
                            api_key_id, idempotency_key, request_hash)
-    SELECT $1, pupil_id, author_id, $7, $8, restricted, $9, $10, $11 FROM verdict
+    SELECT $1, pupil_id, author_id, $7, $8, restricted, $9, $10, $11 FROM judged
     WHERE author_id IS NOT NULL AND pupil_active AND unknown_linked = '{}'
       AND unknown_categories = '{}' AND unknown_staff = '{}' AND (privileged OR NOT restricted)
-    ON CONFLICT (school_id, idempotency_key) DO NOTHING
+      AND NOT restricted_refused AND NOT naming_refused
+    ON CONFLICT (school_id, (coalesce(api_key_id, author_id)), idempotency_key) DO NOTHING
     RETURNING id, reference, recorded_at, restricted),
 c AS (INSERT INTO incident_categories (school_id, incident_id, category_slug)
       SELECT $1, incident.id, cats.slug FROM incident, cats),
@@ -64,9 +74,9 @@ s AS (INSERT INTO incident_alert_staff (school_id, incident_id, staff_id)
 event AS (INSERT INTO alert_events (school_id, kind, incident_id, priority)
           SELECT $1, 'incident', id, CASE WHEN restricted THEN 1 ELSE 0 END FROM incident
           RETURNING id)
-SELECT verdict.*, incident.id AS incident_id, incident.reference, incident.recorded_at,
+SELECT judged.*, incident.id AS incident_id, incident.reference, incident.recorded_at,
        (SELECT id FROM event) AS event_id
-FROM verdict LEFT JOIN incident ON true
+FROM judged LEFT JOIN incident ON true
 """
 
 _PRIVILEGED = sorted(PRIVILEGED_ROLES)
@@ -79,7 +89,10 @@ async def record_incident(
     data: IncidentInput,
     idempotency_key: str | None,
     request_hash: bytes | None,
+    may_restrict: bool = True,
 ) -> asyncpg.Record:
+    """`may_restrict`: False for an API key without the `restricted` scope (then a restricted
+    incident is refused, `restricted_refused`); staff are judged by their roles alone."""
     marks = data.body_map
     row = await conn.fetchrow(
         _RECORD,
@@ -99,20 +112,24 @@ async def record_incident(
         [m.region for m in marks],
         [m.note for m in marks],
         _PRIVILEGED,
+        may_restrict,
         timeout=STATEMENT_TIMEOUT,
     )
     assert row is not None  # the verdict: always one row
     return row
 
 
+_BY_KEY = """SELECT id, request_hash FROM incidents
+WHERE school_id = $1 AND idempotency_key = $2 AND coalesce(api_key_id, author_id) = $3"""
+
+
 async def find_by_key(
-    conn: Connection, school_id: uuid.UUID, idempotency_key: str
+    conn: Connection, school_id: uuid.UUID, idempotency_key: str, caller_id: uuid.UUID
 ) -> asyncpg.Record | None:
+    """The caller's incident under that key: `caller_id` is the API key's id, or the staff
+    id of a session (which records as itself)."""
     return await conn.fetchrow(
-        "SELECT id, request_hash FROM incidents WHERE school_id = $1 AND idempotency_key = $2",
-        school_id,
-        idempotency_key,
-        timeout=STATEMENT_TIMEOUT,
+        _BY_KEY, school_id, idempotency_key, caller_id, timeout=STATEMENT_TIMEOUT
     )
 
 
@@ -140,14 +157,16 @@ SELECT a.id, s.external_id AS author, a.description, a.recorded_at,
        ARRAY(SELECT st.external_id FROM action_alert_staff x JOIN staff st ON st.id = x.staff_id
              WHERE x.action_id = a.id ORDER BY st.external_id) AS alert_staff
 FROM actions a JOIN staff s ON s.id = a.author_id
-WHERE a.school_id = $1 AND a.incident_id = $2 ORDER BY a.recorded_at, a.id
+WHERE a.school_id = $1 AND a.incident_id = $2 AND ($3::uuid IS NULL OR a.api_key_id = $3)
+ORDER BY a.recorded_at, a.id
 """
 
 _FILES = """
 SELECT f.id, f.filename, f.content_type, f.size_bytes, f.sha256, s.external_id AS uploaded_by,
        f.uploaded_at
 FROM incident_files f JOIN staff s ON s.id = f.uploaded_by
-WHERE f.school_id = $1 AND f.incident_id = $2 ORDER BY f.uploaded_at, f.id
+WHERE f.school_id = $1 AND f.incident_id = $2 AND ($3::uuid IS NULL OR f.api_key_id = $3)
+ORDER BY f.uploaded_at, f.id
 """
 
 
@@ -158,12 +177,20 @@ async def fetch_incident(
 
 
 async def fetch_actions(
-    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+    conn: Connection,
+    school_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    api_key_id: uuid.UUID | None = None,
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(_ACTIONS, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
+    """`api_key_id`: only the actions that key posted (an API key reads back its own)."""
+    return await conn.fetch(_ACTIONS, school_id, incident_id, api_key_id, timeout=STATEMENT_TIMEOUT)
 
 
 async def fetch_files(
-    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID
+    conn: Connection,
+    school_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    api_key_id: uuid.UUID | None = None,
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(_FILES, school_id, incident_id, timeout=STATEMENT_TIMEOUT)
+    """`api_key_id`: only the files that key uploaded."""
+    return await conn.fetch(_FILES, school_id, incident_id, api_key_id, timeout=STATEMENT_TIMEOUT)

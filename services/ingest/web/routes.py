@@ -5,6 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.ingest.web import (
+    admin,
+    admin_pending,
+    admin_roster,
+    admin_staff,
     alerts,
     errors,
     exports,
@@ -28,6 +32,10 @@ def add_pages(app: web.Application) -> None:
     safeguarding.add_routes(r)
     exports.add_routes(r)
     reports.add_routes(r)
+    admin.add_routes(r)
+    admin_roster.add_routes(r)
+    admin_staff.add_routes(r)
+    admin_pending.add_routes(r)
     r.add_static("/static/staff/", rendering.HERE / "static", append_version=False)
 
 

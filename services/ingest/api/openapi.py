@@ -9,12 +9,14 @@ from typing import Any
 
 from aiohttp import web
 
-from services.ingest.api import access_settings
+from services.ingest.api import access_settings, calendar, categories
 from services.ingest.api import openapi_exports as exports
+from services.ingest.api import openapi_sars as sars
 from services.ingest.api import openapi_schools as schools
 from services.ingest.api import openapi_staff as staff
 from services.ingest.api.idempotency import HEADER, MAX_KEY_LENGTH
 from services.ingest.records import inputs as v
+from shared.auth import scopes
 
 Schema = dict[str, Any]
 
@@ -61,6 +63,10 @@ SCHEMAS: dict[str, Schema] = {
             },
             "errors": {"type": "array", "items": {"type": "object"}},
             "unknown": {"type": "array", "items": {"type": "string"}},
+            "scope": {
+                "type": "string",
+                "description": "The API key scope the request needs (a 403 to a key).",
+            },
         },
     },
     "NewIncident": {
@@ -198,12 +204,16 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Category": {
         "type": "object",
-        "required": ["slug", "name", "parent", "restricted"],
+        "required": ["slug", "name", "parent", "restricted", "group", "email_name", "retired"],
         "properties": {
             "slug": {"type": "string"},
             "name": {"type": "string"},
-            "parent": {"type": ["string", "null"]},
+            "parent": {"type": ["string", "null"], "description": "The same as group."},
             "restricted": {"type": "boolean"},
+            "group": {"type": ["string", "null"]},
+            "email_name": {"type": ["string", "null"]},
+            "retired": {"type": "boolean", "description": "Refused for new incidents (422)."},
+            "custom": {"type": "boolean", "description": "The school's own, not a default."},
         },
     },
     "NewSchool": {
@@ -238,15 +248,48 @@ SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["name"],
-        "properties": {"name": _text(200)},
+        "properties": {
+            "name": _text(200),
+            "scopes": {
+                "type": "array",
+                "maxItems": len(scopes.ALL),
+                "items": {"enum": list(scopes.ALL)},
+                "description": "What the key may do; without it: "
+                + ", ".join(scopes.DEFAULT)
+                + ". `alerts:staff` (list staff members' alerts and mark them read for them), "
+                "`restricted` (post restricted categories, with a DSL/SLT/pastoral author) and "
+                "`roster:write` (the roster import) are never defaults.",
+            },
+            "authors": {
+                "type": ["array", "null"],
+                "maxItems": scopes.MAX_AUTHORS,
+                "items": _text(64),
+                "description": "The staff ids the key may post as; absent or null: any.",
+            },
+        },
     },
     "ApiKey": {
         "type": "object",
-        "required": ["key", "id", "name"],
+        "required": ["key", "id", "name", "scopes", "authors"],
         "properties": {
             "key": {"type": "string", "description": "Shown once."},
             "id": {"type": "string", "format": "uuid"},
             "name": {"type": "string"},
+            "scopes": {"type": "array", "items": {"enum": list(scopes.ALL)}},
+            "authors": {"type": ["array", "null"], "items": {"type": "string"}},
+        },
+    },
+    "ApiKeyListed": {
+        "type": "object",
+        "required": ["id", "name", "scopes", "authors", "created_at", "revoked_at"],
+        "description": "A key without its secret.",
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "name": {"type": "string"},
+            "scopes": {"type": "array", "items": {"enum": list(scopes.ALL)}},
+            "authors": {"type": ["array", "null"], "items": {"type": "string"}},
+            "created_at": {"type": "string", "format": "date-time"},
+            "revoked_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },
     "Roster": {
@@ -419,9 +462,10 @@ _IDEMPOTENCY = {
     "in": "header",
     "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-    "description": "Per school. The same key and body returns the first result "
-    "with 200 and 'Idempotent-Replayed: true'; the same key with a different body "
-    "is refused with 422 (field 'Idempotency-Key').",
+    "description": "Per caller (the API key, or the member of staff signed in). The same "
+    "key and body returns the first result with 200 and 'Idempotent-Replayed: true', while "
+    "the caller may still see it (else 404), audited as a view; the same key with a "
+    "different body is refused with 422 (field 'Idempotency-Key').",
 }
 _API: list[dict[str, list[str]]] = [{"apiKey": []}, {"session": []}]
 _ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
@@ -465,31 +509,59 @@ def _paths() -> dict[str, Any]:
                     "201": _json("ApiKey", "Created."),
                     **_problems(*_WITH_BODY, 401, 404),
                 },
+            },
+            "get": {
+                "summary": "The school's API keys, without their secrets.",
+                "security": _ADMIN,
+                "parameters": [_param("school_id")],
+                "responses": {
+                    "200": {
+                        "description": "Every key, revoked ones included, oldest first.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "array", "items": _ref("ApiKeyListed")}
+                            }
+                        },
+                    },
+                    **_problems(401, 404),
+                },
+            },
+        },
+        "/v1/schools/{school_id}/api-keys/{key_id}": {
+            "delete": {
+                "summary": "Revoke a key: refused (401) at once, by every process.",
+                "security": _ADMIN,
+                "parameters": [_param("school_id"), _param("key_id")],
+                "responses": {
+                    "204": {"description": "Revoked (again, if it already was)."},
+                    **_problems(401, 404, 503),
+                },
             }
         },
         "/v1/schools/{school_id}/roster": {
             "put": {
                 "summary": "Upsert the school's staff, classes and pupils (idempotent); the "
-                "admin token or an elevated admin session.",
-                "security": [*_ADMIN, {"session": []}],
+                "admin token, an elevated admin session, or the school's own API key with "
+                "`roster:write`.",
+                "security": [*_ADMIN, {"session": []}, {"apiKey": []}],
                 "parameters": [_param("school_id")],
                 "requestBody": _body("Roster"),
                 "responses": {
                     "200": _json("RosterCounts", "Imported."),
-                    **_problems(*_WITH_BODY, 401, 403, 404),
+                    **_problems(*_WITH_BODY, 401, 403, 404, 429, 503),
                 },
             }
         },
         "/v1/schools/{school_id}/alert-rules": {
             "get": {
                 "summary": "The school's alert rules.",
-                "security": _ADMIN,
+                "security": categories.ADMINS,
                 "parameters": [_param("school_id")],
-                "responses": {"200": _rules("The rules."), **_problems(401, 404)},
+                "responses": {"200": _rules("The rules."), **_problems(401, 403, 404)},
             },
             "put": {
                 "summary": "Replace the school's alert rules at once.",
-                "security": _ADMIN,
+                "security": categories.ADMINS,
                 "parameters": [_param("school_id")],
                 "requestBody": {
                     "required": True,
@@ -508,7 +580,7 @@ def _paths() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"200": _rules("The rules now."), **_problems(*_WITH_BODY, 401, 404)},
+                "responses": {"200": _rules("The rules now."), **_problems(*_WITH_BODY, 401, 403, 404)},
             },
         },
         "/v1/categories": {
@@ -531,6 +603,8 @@ def _paths() -> dict[str, Any]:
         "/v1/incidents": {
             "post": {
                 "summary": "Record an incident; durable (with its alert event) before the 201.",
+                "description": "An API key needs `incidents:write` (and `restricted` for a "
+                "restricted category), and posts only as one of its `authors`.",
                 "security": _API,
                 "parameters": [_IDEMPOTENCY],
                 "requestBody": _body("NewIncident", _INCIDENT_EXAMPLE),
@@ -549,6 +623,9 @@ def _paths() -> dict[str, Any]:
         "/v1/incidents/{incident_id}": {
             "get": {
                 "summary": "An incident with its actions and files.",
+                "description": "An API key needs `incidents:read` and reads back only "
+                "incidents it posted (restricted ones only with `restricted`), with only the "
+                "actions and files it added.",
                 "security": _API,
                 "parameters": incident,
                 "responses": {
@@ -567,6 +644,9 @@ def _paths() -> dict[str, Any]:
         "/v1/incidents/{incident_id}/actions": {
             "post": {
                 "summary": "Append an action (follow-up); the only way a record changes.",
+                "description": "An API key needs `incidents:write`, on incidents it posted. "
+                "On a restricted incident only a DSL, deputy DSL, SLT, head or pastoral "
+                "author may name staff (422, field alert_staff).",
                 "security": _API,
                 "parameters": [*incident, _IDEMPOTENCY],
                 "requestBody": _body(
@@ -583,6 +663,7 @@ def _paths() -> dict[str, Any]:
         "/v1/incidents/{incident_id}/files": {
             "post": {
                 "summary": "Attach a file (multipart: author, file). Type is sniffed.",
+                "description": "An API key needs `incidents:write`, on incidents it posted.",
                 "security": _API,
                 "parameters": incident,
                 "requestBody": {
@@ -663,12 +744,18 @@ def document(pages: list[tuple[str, str]] | None = None) -> dict[str, Any]:
             "version": "1",
             "description": "Incidents and actions from staff and other apps. Staff, "
             "pupils and classes are named by the school's own (MIS) ids. Every /v1 "
-            "endpoint but the admin ones takes an API key or a staff session.",
+            "endpoint but the admin ones takes an API key or a staff session. An API key "
+            "holds scopes (incidents:write, incidents:read, alerts:read by default; "
+            "alerts:staff, restricted, roster:write when granted); a request outside them "
+            "answers 403 naming the scope (`scope`).",
         },
         "paths": {
             **_paths(),
             **access_settings.openapi_paths(_problems),
+            **categories.openapi_paths(_problems),
+            **calendar.openapi_paths(_problems),
             **exports.paths(_problems),
+            **sars.paths(_problems),
             **schools.paths(_problems),
             **staff.paths(),
             **staff.page_paths(pages or []),

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.ingest.main import create_app as create_ingest
 from services.notifier.main import create_app as create_notifier
+from shared.auth.api_keys import issue_api_key
 from shared.config import Settings
 from tests.support.world import School, seed_school
 
@@ -23,6 +24,8 @@ TRICKLE = 0.001
 NOT_FOR_KEYS = {
     ("POST", "/v1/schools"),
     ("POST", "/v1/schools/{school_id}/api-keys"),
+    ("GET", "/v1/schools/{school_id}/api-keys"),
+    ("DELETE", "/v1/schools/{school_id}/api-keys/{key_id}"),
     ("PUT", "/v1/schools/{school_id}/roster"),
     ("GET", "/v1/schools/{school_id}/alert-rules"),
     ("PUT", "/v1/schools/{school_id}/alert-rules"),
@@ -90,25 +93,29 @@ async def ingest(settings: Settings) -> AsyncIterator[TestClient]:
         yield client
 
 
-async def test_the_notifier_status_api_charges_the_keys_bucket(notifier, school):
-    first = await notifier.get("/v1/staff/S01/alerts", headers=school.headers)
+async def test_the_notifier_status_api_charges_the_keys_bucket(notifier, school, pg):
+    async with pg.acquire() as conn:  # a staff app's key: staff members' alerts are its scope
+        _, key = await issue_api_key(conn, school.id, "staff app", ("alerts:staff",))
+    staff_app = {"Authorization": f"Bearer {key}"}
+    first = await notifier.get("/v1/staff/S01/alerts", headers=staff_app)
     assert first.status == 200, await first.text()
     for path in (
         "/v1/staff/S01/alerts",
         f"/v1/incidents/{uuid.uuid4()}/alerts",
     ):
-        over = await notifier.get(path, headers=school.headers)
+        over = await notifier.get(path, headers=staff_app)
         assert over.status == 429, (path, over.status)
         assert over.headers["Retry-After"].isdigit()
     marked = await notifier.post(
-        f"/v1/alerts/{uuid.uuid4()}/read", json={"staff": "S01"}, headers=school.headers
+        f"/v1/alerts/{uuid.uuid4()}/read", json={"staff": "S01"}, headers=staff_app
     )
     assert marked.status == 429
 
 
 async def test_the_chronology_charges_the_keys_bucket(ingest, school):
     path = "/v1/pupils/P0001/chronology"
-    assert (await ingest.get(path, headers=school.headers)).status == 200
+    # No key reads a chronology (403), but asking still spends the key's allowance.
+    assert (await ingest.get(path, headers=school.headers)).status == 403
     assert (await ingest.get(path, headers=school.headers)).status == 429
 
 

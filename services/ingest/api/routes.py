@@ -9,6 +9,7 @@ from services.ingest.api import (
     actions,
     admin,
     alert_rules,
+    api_keys,
     chronology,
     devices,
     exports,
@@ -31,7 +32,9 @@ def add_routes(app: web.Application) -> None:
     r.add_put("/v1/schools/{school_id}/trust", schools.put_school_trust)
     r.add_post("/v1/trusts/{trust_id}/admins", schools.post_trust_admin)
     r.add_get("/v1/trusts/{trust_id}/schools", schools.get_trust_schools)
-    r.add_post("/v1/schools/{school_id}/api-keys", admin.post_api_key)
+    r.add_post("/v1/schools/{school_id}/api-keys", api_keys.post_api_key)
+    r.add_get("/v1/schools/{school_id}/api-keys", api_keys.get_api_keys)
+    r.add_delete("/v1/schools/{school_id}/api-keys/{key_id}", api_keys.delete_api_key)
     r.add_put("/v1/schools/{school_id}/roster", admin.put_roster)
     r.add_post("/v1/schools/{school_id}/roster/preview", roster_csv.post_preview)
     r.add_post("/v1/schools/{school_id}/roster/confirm", roster_csv.post_confirm)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.ingest.web import (
     admin,
+    admin_keys,
     admin_pending,
     admin_roster,
     admin_staff,
@@ -36,6 +37,7 @@ def add_pages(app: web.Application) -> None:
     admin_roster.add_routes(r)
     admin_staff.add_routes(r)
     admin_pending.add_routes(r)
+    admin_keys.add_routes(r)
     r.add_static("/static/staff/", rendering.HERE / "static", append_version=False)
 
 

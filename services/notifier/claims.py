@@ -60,11 +60,13 @@ WITH candidates AS (
 ), facts AS MATERIALIZED (
     -- Once per incident, not per alert: an incident's recipients share all of it.
     SELECT i.id, i.reference, author.initials, sch.name AS school,
-           -- A restricted incident names only its groups ("Safeguarding"): a sub-category
-           -- such as "Operation Encompass" on a lock screen says too much.
+           -- Each category by its email-safe name when it has one. A restricted incident
+           -- otherwise names only its groups ("Safeguarding"): a sub-category such as
+           -- "Operation Encompass" on a lock screen says too much.
            coalesce(CASE WHEN i.restricted THEN
                         (SELECT string_agg(n.name, ', ' ORDER BY n.name)
-                         FROM (SELECT DISTINCT coalesce(g.name, cat.name) AS name
+                         FROM (SELECT DISTINCT coalesce(cat.email_name, g.email_name, g.name,
+                                                        cat.name) AS name
                                FROM incident_categories ic
                                JOIN categories cat ON cat.school_id = ic.school_id
                                                   AND cat.slug = ic.category_slug
@@ -72,7 +74,9 @@ WITH candidates AS (
                                                      AND g.slug = cat.parent_slug
                                WHERE ic.incident_id = i.id) n)
                     ELSE
-                        (SELECT string_agg(coalesce(g.name || ' / ', '') || cat.name, ', '
+                        (SELECT string_agg(coalesce(cat.email_name,
+                                                    coalesce(coalesce(g.email_name, g.name)
+                                                             || ' / ', '') || cat.name), ', '
                                            ORDER BY ic.category_slug)
                          FROM incident_categories ic
                          JOIN categories cat ON cat.school_id = ic.school_id

@@ -10,6 +10,8 @@ from services.ingest.api import (
     admin,
     alert_rules,
     api_keys,
+    calendar,
+    categories,
     chronology,
     devices,
     exports,
@@ -40,10 +42,16 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/v1/schools/{school_id}/roster/confirm", roster_csv.post_confirm)
     r.add_get(alert_rules.PATH, alert_rules.get_rules)
     r.add_put(alert_rules.PATH, alert_rules.put_rules)
+    r.add_get(categories.PATH, categories.get_school_categories)
+    r.add_post(categories.PATH, categories.post_category)
+    r.add_patch(categories.ONE_PATH, categories.patch_category)
+    r.add_get(calendar.PATH, calendar.get_calendar)
+    r.add_put(calendar.PATH, calendar.put_calendar)
+    r.add_post(calendar.ICAL_PATH, calendar.post_ical)
     r.add_get(access_settings.PATH, access_settings.get_settings)
     r.add_put(access_settings.PATH, access_settings.put_settings)
     # Records (an API key or a staff session).
-    r.add_get("/v1/categories", admin.get_categories)
+    r.add_get("/v1/categories", categories.get_categories)
     r.add_post("/v1/incidents", incidents.post_incident)
     r.add_get("/v1/incidents/{incident_id}", incidents.get_incident)
     r.add_post("/v1/incidents/{incident_id}/actions", actions.post_action)

@@ -30,7 +30,7 @@ FROM pupils WHERE school_id = $1 AND external_id = $2 AND active"""
 
 _CATEGORIES = """
 SELECT c.slug, c.name, c.parent_slug, c.restricted FROM categories c
-WHERE c.school_id = $1 ORDER BY lower(c.name), c.slug"""
+WHERE c.school_id = $1 AND c.retired_at IS NULL ORDER BY lower(c.name), c.slug"""
 
 _STAFF = """
 SELECT id, external_id, first_name || ' ' || last_name AS name FROM staff

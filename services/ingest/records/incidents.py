@@ -30,7 +30,7 @@ linked AS (
     LEFT JOIN pupils p ON p.school_id = $1 AND p.external_id = x.ext AND p.active),
 cats AS (
     SELECT x.slug, c.restricted FROM unnest($5::text[]) AS x(slug)
-    LEFT JOIN categories c ON c.school_id = $1 AND c.slug = x.slug),
+    LEFT JOIN categories c ON c.school_id = $1 AND c.slug = x.slug AND c.retired_at IS NULL),
 alerted AS (
     SELECT x.ext, s.id FROM unnest($6::text[]) AS x(ext)
     LEFT JOIN staff s ON s.school_id = $1 AND s.external_id = x.ext AND s.active),

@@ -6,9 +6,12 @@ from aiohttp import web
 
 from services.ingest.web import (
     admin,
+    admin_calendar,
+    admin_categories,
     admin_keys,
     admin_pending,
     admin_roster,
+    admin_rules,
     admin_staff,
     alerts,
     errors,
@@ -38,6 +41,9 @@ def add_pages(app: web.Application) -> None:
     admin_staff.add_routes(r)
     admin_pending.add_routes(r)
     admin_keys.add_routes(r)
+    admin_categories.add_routes(r)
+    admin_rules.add_routes(r)
+    admin_calendar.add_routes(r)
     r.add_static("/static/staff/", rendering.HERE / "static", append_version=False)
 
 

@@ -61,7 +61,10 @@ async def test_add_list_and_change_with_the_platform_token(client, school, pg):
     assert [a["action"] for a in audit] == ["admin.categories.add", "admin.categories.change"]
     change = json.loads(audit[1]["detail"])
     assert change["by"] == "platform"
-    assert change["before"]["email_name"] == "Pastoral note" and change["after"]["email_name"] == "Note"
+    assert (
+        change["before"]["email_name"] == "Pastoral note"
+        and change["after"]["email_name"] == "Note"
+    )
 
 
 async def test_a_group_and_its_slug_rule(client, school):
@@ -71,21 +74,27 @@ async def test_a_group_and_its_slug_rule(client, school):
         path(school), json={"name": "1:1  check-in", "group": "Well-being & Care!"}, headers=ADMIN
     )
     assert (await r.json())["slug"] == "well-being-care/1-1-check-in"
-    again = await client.post(path(school), json={"name": "1:1 Check in", "group": "well-being-care"}, headers=ADMIN)  # fmt: skip
+    again = await client.post(
+        path(school), json={"name": "1:1 Check in", "group": "well-being-care"}, headers=ADMIN
+    )
     assert again.status == 409  # the same slug: never reused, never changed
     unknown = await client.post(path(school), json={"name": "X", "group": "nope"}, headers=ADMIN)
     assert unknown.status == 422 and (await unknown.json())["field"] == "group"
 
 
 async def test_restriction_ratchets_where_policy_says(client, school):
-    r = await client.post(path(school), json={"name": "Online grooming", "group": "safeguarding"}, headers=ADMIN)  # fmt: skip
+    r = await client.post(
+        path(school), json={"name": "Online grooming", "group": "safeguarding"}, headers=ADMIN
+    )
     assert (await r.json())["restricted"] is True  # a restricted group's category is restricted
     for slug in ("safeguarding/online-grooming", "safeguarding/cp-plan", "slt"):
         r = await client.patch(path(school, f"/{slug}"), json={"restricted": False}, headers=ADMIN)
         assert r.status == 422 and (await r.json())["field"] == "restricted", slug
     await client.post(path(school), json={"name": "Staff concerns"}, headers=ADMIN)
     await client.post(path(school), json={"name": "Note", "group": "staff-concerns"}, headers=ADMIN)
-    r = await client.patch(path(school, "/staff-concerns"), json={"restricted": True}, headers=ADMIN)
+    r = await client.patch(
+        path(school, "/staff-concerns"), json={"restricted": True}, headers=ADMIN
+    )
     assert r.status == 200
     listed = {c["slug"]: c for c in await (await client.get(path(school), headers=ADMIN)).json()}
     assert listed["staff-concerns/note"]["restricted"] is True  # the group's categories follow
@@ -96,7 +105,9 @@ async def test_a_retired_category_stays_on_old_incidents_and_is_refused_for_new_
 ):
     old = await client.post("/v1/incidents", json=incident(), headers=school.headers)
     assert old.status == 201
-    r = await client.patch(path(school, "/cause-for-concern/injury-bruise"), json={"retired": True}, headers=ADMIN)  # fmt: skip
+    r = await client.patch(
+        path(school, "/cause-for-concern/injury-bruise"), json={"retired": True}, headers=ADMIN
+    )
     assert r.status == 200 and (await r.json())["retired"] is True
     refused = await client.post("/v1/incidents", json=incident(), headers=school.headers)
     assert refused.status == 422 and (await refused.json())["field"] == "categories"
@@ -110,7 +121,9 @@ async def test_a_retired_category_stays_on_old_incidents_and_is_refused_for_new_
     await client.patch(path(school, "/behaviour"), json={"retired": True}, headers=ADMIN)
     form = unescape(await (await get(teacher, "/incidents/new")).text())
     assert "behaviour/" not in form
-    back = await client.patch(path(school, "/behaviour/positive-behaviour"), json={"retired": False}, headers=ADMIN)  # fmt: skip
+    back = await client.patch(
+        path(school, "/behaviour/positive-behaviour"), json={"retired": False}, headers=ADMIN
+    )
     assert back.status == 422 and (await back.json())["field"] == "retired"
 
 
@@ -147,12 +160,18 @@ async def test_the_page_adds_and_changes_a_category(client, school):
     admin = await elevated(client, school)
     page = await get(admin, "/admin/categories")
     assert page.status == 200 and "Cause for concern" in await page.text()
-    fields = [("name", "Online safety"), ("group", "cause-for-concern"), ("email_name", "Pastoral note")]  # fmt: skip
+    fields = [
+        ("name", "Online safety"),
+        ("group", "cause-for-concern"),
+        ("email_name", "Pastoral note"),
+    ]
     r = await post(admin, "/admin/categories", fields)
     assert r.status == 303, await r.text()
     listed = unescape(await (await get(admin, r.headers["Location"])).text())
     assert "Category added: cause-for-concern/online-safety" in listed and "Pastoral note" in listed
-    bad = await post(admin, "/admin/categories", [("name", "Online safety"), ("group", "cause-for-concern")])  # fmt: skip
+    bad = await post(
+        admin, "/admin/categories", [("name", "Online safety"), ("group", "cause-for-concern")]
+    )
     assert bad.status == 400 and "already exists" in await bad.text()
     change = await get(admin, "/admin/categories/change?slug=cause-for-concern/online-safety")
     assert change.status == 200 and 'value="Pastoral note"' in await change.text()
@@ -201,7 +220,9 @@ async def test_restricted_ones_say_their_group_or_its_email_safe_name(client, sc
     assert (await client.post(path(school), json=new, headers=ADMIN)).status == 201
     texts = await _emailed(pg, school, ["safeguarding/online-grooming"], "S04")
     assert texts == {"Safeguarding"}
-    await client.patch(path(school, "/safeguarding"), json={"email_name": "Wellbeing"}, headers=ADMIN)  # fmt: skip
+    await client.patch(
+        path(school, "/safeguarding"), json={"email_name": "Wellbeing"}, headers=ADMIN
+    )
     texts = await _emailed(pg, school, ["safeguarding/operation-encompass"], "S04")
     assert texts == {"Wellbeing"}
     assert not any(re.search("Encompass|grooming|Safeguarding", t) for t in texts)

@@ -144,6 +144,8 @@ def _start(term: Term) -> dt.date:
 _DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$")
 # Events that are neither a term nor an INSET day: holidays, half terms, closures.
 _NOT_TERM = re.compile(r"holiday|half[\s-]*term|break|closed|closure", re.IGNORECASE)
+_HALF_TERM = re.compile(r"half[\s-]*term", re.IGNORECASE)
+_TERM_WORD = re.compile(r"\bterm\b", re.IGNORECASE)
 
 
 def parse_ical(text: str) -> Imported:
@@ -160,7 +162,7 @@ def parse_ical(text: str) -> Imported:
         start, end = _event_days(event, n)
         if "INSET" in summary.upper():
             inset.update(start + dt.timedelta(days=k) for k in range((end - start).days + 1))
-        elif _NOT_TERM.search(summary):
+        elif _is_break(summary):
             skipped.append(summary)
         else:
             terms.append(Term(start, end))
@@ -169,6 +171,14 @@ def parse_ical(text: str) -> Imported:
     if len(terms) > MAX_TERMS or len(inset) > MAX_INSET_DAYS:
         raise InvalidInput("The file has more terms or INSET days than a school has.", "body")
     return Imported(terms, sorted(inset), skipped)
+
+
+def _is_break(summary: str) -> bool:
+    """A holiday, half term or closure; "Autumn term (after half term)" is still a term."""
+    if not _NOT_TERM.search(summary):
+        return False
+    rest = _HALF_TERM.sub("", summary)
+    return not _TERM_WORD.search(rest)
 
 
 def _events(text: str) -> Iterator[dict[str, str]]:

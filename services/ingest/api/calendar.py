@@ -129,7 +129,7 @@ def openapi_paths(problems: Any) -> dict[str, Any]:
             "inset_days": {"type": "array", "maxItems": records.MAX_INSET_DAYS, "items": day},
         },
     }
-    stored = {
+    stored: dict[str, Any] = {
         "type": "object",
         "required": ["nation", "day_starts", "day_ends", "terms", "inset_days"],
         "properties": {

@@ -580,7 +580,10 @@ def _paths() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"200": _rules("The rules now."), **_problems(*_WITH_BODY, 401, 403, 404)},
+                "responses": {
+                    "200": _rules("The rules now."),
+                    **_problems(*_WITH_BODY, 401, 403, 404),
+                },
             },
         },
         "/v1/categories": {

@@ -21,6 +21,7 @@ from services.ingest.api import (
     openapi,
     password_reset,
     roster_csv,
+    sars,
     schools,
 )
 
@@ -66,6 +67,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/v1/schools/{school_id}/reports", exports.post_school_report)
     r.add_get("/v1/exports/{export_id}", exports.get_export)
     r.add_get("/v1/exports/{export_id}/file", exports.get_export_file)
+    sars.add_routes(r)  # subject access requests: the register, its clock, its exports
     r.add_post("/v1/session", login.post_session)
     r.add_delete("/v1/session", login.delete_session)
     r.add_post("/v1/session/elevate", login.post_elevate)

@@ -22,6 +22,7 @@ from arq.worker import func
 
 from services.worker import background, escalation, relay
 from services.worker.exports import passes as export_passes
+from services.worker.exports import sar_reminders
 from services.worker.exports.jobs import run_export
 from services.worker.failures import TRANSIENT_ERRORS
 from services.worker.health import HEALTH_INTERVAL_SECONDS, HEALTH_KEY
@@ -40,6 +41,7 @@ JOB_TIMEOUT_SECONDS = 20
 MAX_TRIES = 25
 ESCALATION_INTERVAL_SECONDS = 2.0
 EXPORT_PASS_INTERVAL_SECONDS = 5.0
+SAR_REMINDER_INTERVAL_SECONDS = 60.0
 RESTART_DELAY_SECONDS = 2.0
 
 
@@ -105,6 +107,11 @@ def _start_loops(ctx: dict[str, Any]) -> list[asyncio.Task[None]]:
             EXPORT_PASS_INTERVAL_SECONDS,
             "exports",
             lambda: export_passes.export_pass(settings, pool, redis),
+        ),
+        background.start(
+            SAR_REMINDER_INTERVAL_SECONDS,
+            "sar-reminders",
+            lambda: sar_reminders.reminder_pass(settings, pool),
         ),
     ]
 

@@ -18,13 +18,27 @@ import asyncpg
 import structlog
 from arq import Retry
 
-from services.worker.exports import chronology, governors, ofsted, pdf, ready_email, rows, store
+from services.worker.exports import (
+    chronology,
+    governors,
+    ofsted,
+    pdf,
+    ready_email,
+    rows,
+    sar,
+    store,
+)
 from services.worker.failures import TRANSIENT_ERRORS, backoff
 from shared.config import Settings
 
 log = structlog.get_logger(__name__)
 
-KINDS: dict[str, Any] = {"chronology": chronology, "governors": governors, "ofsted": ofsted}
+KINDS: dict[str, Any] = {
+    "chronology": chronology,
+    "governors": governors,
+    "ofsted": ofsted,
+    "sar": sar,
+}
 RENDER_SECONDS = 15.0  # below services.worker.main.JOB_TIMEOUT_SECONDS
 LEASE_SECONDS = 40.0  # past the job timeout: a live run is never taken over
 MAX_ATTEMPTS = 3

@@ -21,6 +21,7 @@ from services.ingest.web import (
     rendering,
     reports,
     safeguarding,
+    sars,
     signin,
 )
 
@@ -36,6 +37,7 @@ def add_pages(app: web.Application) -> None:
     safeguarding.add_routes(r)
     exports.add_routes(r)
     reports.add_routes(r)
+    sars.add_routes(r)
     admin.add_routes(r)
     admin_roster.add_routes(r)
     admin_staff.add_routes(r)

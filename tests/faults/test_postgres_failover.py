@@ -23,6 +23,7 @@ from tests.faults.pipeline import Pipeline, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
 from tests.faults.sink import FaultyMailServer
+from tests.faults.supervise import supervised
 from tests.support.databases import create_database
 from tests.support.postgres_server import PostgresServer
 from tests.support.until import until
@@ -86,7 +87,7 @@ async def test_primary_lost_standby_promoted(
     database = urlsplit(await create_database(pair.primary.url())).path.lstrip("/")
     env = {**fault_env, "DATABASE_URL": pair.url(database)}
     seconds = scale.settle * 2 + scale.pg_outage
-    async with running(env) as pipeline:
+    async with running(env) as pipeline, supervised(pipeline) as supervisor:
         outcome = await scenario.run(
             pipeline, mail_server, scale.rate, seconds, fail_over, scale.drain_timeout
         )
@@ -97,6 +98,7 @@ async def test_primary_lost_standby_promoted(
         "postgres_failover",
         outcome.row,
         gap_s=gap.get("seconds"),
+        deaths=supervisor.figures(),
         client=outcome.client,
         books=outcome.books.figures(),
         slowest_503_ms=round(max((a.seconds for a in shed), default=0) * 1000, 1),
@@ -110,6 +112,8 @@ async def test_primary_lost_standby_promoted(
     # Synchronous replication: every incident acknowledged before the loss is on the standby
     # that took over, by its key and id.
     assert {k: o.incident_id for k, o in acked.items()} == on_new_primary
+    # Every service rode the failover out in-process (the supervisor restarted none).
+    assert not supervisor.deaths, supervisor.deaths
 
 
 async def stored_keys(url: str) -> dict[str, str]:

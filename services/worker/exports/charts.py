@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")  # never a GUI backend in the worker
 
 from matplotlib.figure import Figure  # noqa: E402 (after choosing the backend)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from services.worker.exports.suppression import SMALL  # noqa: E402
 
@@ -50,16 +51,20 @@ def bars(
         fig = Figure(figsize=(4.6, height))
         ax = fig.add_subplot()
         positions = list(range(len(labels)))
+        top = max([*drawn, SMALL])  # counts start at 0; nothing drawn still has a scale
         if horizontal:
             found = ax.barh(positions, drawn, color=BAR)
             ax.set_yticks(positions, labels=list(labels))
             ax.invert_yaxis()
+            ax.set_xlim(0, top * 1.15)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         else:
             found = ax.bar(positions, drawn, color=BAR)
             ax.set_xticks(positions, labels=list(labels), rotation=45, ha="right")
+            ax.set_ylim(0, top * 1.15)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.bar_label(found, labels=marks, padding=2, fontsize=7)
         ax.set_title(title, loc="left", fontsize=9)
-        ax.margins(x=0.12) if horizontal else ax.margins(y=0.15)
         fig.tight_layout()
         out = io.BytesIO()
         fig.savefig(out, format="svg", metadata={"Date": None})

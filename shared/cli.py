@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from shared import database
-from shared.config import ConfigError, Settings, audit_secrets_from_env, database_url_from_env
+from shared.config import (
+    ConfigError,
+    Settings,
+    audit_secrets_from_env,
+    database_url_from_env,
+)
 from shared.database import Connection
 from shared.logs import configure_logging
 
@@ -79,6 +84,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--out", type=Path, help="append the lines to this file (default: stdout)")
     c.set_defaults(run=_audit_checkpoint)
+    g = asub.add_parser(
+        "init-secrets",
+        help="create any missing secret files in DIR (random, mode 0600; existing ones kept) "
+        "and say where the admin token is",
+    )
+    g.add_argument("--dir", type=Path, required=True, help="e.g. /run/beacon-secrets")
+    g.add_argument(
+        "--owner", help="UID:GID to give the files (when run as root for a fresh volume)"
+    )
+    g.set_defaults(run=_init_secrets)
     return p
 
 
@@ -146,6 +161,73 @@ def _audit_keys() -> AuditKeys | None:
     from shared.audit import AuditKeys
 
     return AuditKeys.from_secrets(*audit_secrets_from_env())
+
+
+# File name -> (what it is, random bytes). Services read them through the *_FILE variables.
+SECRET_FILES = {
+    "admin-token": ("BEACON_ADMIN_TOKEN", 32),
+    "secret-key": ("BEACON_SECRET_KEY", 48),
+    "audit-key": ("BEACON_AUDIT_KEY", 48),
+    "metrics-token": ("BEACON_METRICS_TOKEN", 32),
+    "postgres-password": ("POSTGRES_PASSWORD", 32),
+}
+
+
+def init_secrets(directory: Path, owner: tuple[int, int] | None = None) -> dict[str, bool]:
+    """Creates each missing file of SECRET_FILES in `directory` with a random URL-safe value,
+    mode 0600; {name: created}. An existing file is never rewritten (it would lose the
+    enrolments and the database login), only narrowed to 0600 and given to `owner`. Each file
+    appears whole or not at all (written aside, then linked into place)."""
+    import secrets
+
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    created = {}
+    for name, (_, size) in SECRET_FILES.items():
+        path = directory / name
+        created[name] = not path.exists()
+        if created[name]:
+            aside = directory / f".{name}.{os.getpid()}"
+            fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, (secrets.token_urlsafe(size) + "\n").encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(aside, path)  # fails if another run made it meanwhile: keep theirs
+            except FileExistsError:
+                created[name] = False
+            finally:
+                aside.unlink()
+        path.chmod(0o600)
+        if owner is not None:
+            os.chown(path, *owner)
+    if owner is not None:
+        os.chown(directory, *owner)
+    directory.chmod(0o700)
+    return created
+
+
+def _init_secrets(args: argparse.Namespace) -> int:
+    owner = None
+    if args.owner:
+        uid, _, gid = args.owner.partition(":")
+        if not (uid.isdigit() and (gid or uid).isdigit()):
+            raise ConfigError("--owner", "must be UID:GID in numbers, e.g. 10001:10001")
+        owner = (int(uid), int(gid or uid))
+    try:
+        created = init_secrets(args.dir, owner)
+    except PermissionError as e:
+        print(f"beacon: cannot write the secrets: {e} (run as root with --owner)", file=sys.stderr)
+        return 1
+    for name, new in created.items():
+        print(f"{args.dir / name}: {'created' if new else 'kept'} ({SECRET_FILES[name][0]})")
+    token = args.dir / "admin-token"
+    print(
+        f"The admin token is in {token}: docker compose exec ingest cat {token}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 AdminTask = Callable[[Connection, argparse.Namespace], Awaitable[Any]]

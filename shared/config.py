@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 T = TypeVar("T")
 
@@ -18,6 +19,31 @@ T = TypeVar("T")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 # What asyncpg (like libpq) accepts for target_session_attrs in a DATABASE_URL.
 TARGET_SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
+
+# Secrets that may be handed over in a file instead, as the official postgres image does: when X
+# is unset, X_FILE names a file holding the value (one trailing newline is dropped). compose
+# writes them with `beacon admin init-secrets` to a volume mounted read-only.
+FILE_VARIABLES = frozenset(
+    {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "BEACON_ADMIN_TOKEN",
+        "BEACON_SECRET_KEY",
+        "BEACON_OLD_SECRET_KEYS",
+        "BEACON_AUDIT_KEY",
+        "BEACON_METRICS_TOKEN",
+        "SMTP_PASSWORD",
+    }
+)
+# Beside DATABASE_URL without a password: the file postgres itself was given (the same name).
+POSTGRES_PASSWORD_FILE = "POSTGRES_PASSWORD_FILE"  # noqa: S105 (a variable's name)
+# Values published with Beacon (the old docker-compose.yml and README): anyone can read them,
+# so a service refuses them unless BEACON_ENV=development. The tests' own values are not here.
+PUBLISHED_SECRETS = frozenset(
+    {"dev-admin-token-change-me", "dev-secret-key-change-me-0123456789abcdef"}
+)
+PUBLISHED_DATABASE_PASSWORDS = frozenset({"beacon"})
+ENVIRONMENTS = ("production", "development")
 
 
 class ConfigError(ValueError):
@@ -68,6 +94,8 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    # SMTP AUTH over a connection without TLS sends the password in clear: refused unless this.
+    smtp_allow_plain_auth: bool = False
     send_max_attempts: int = 30
     escalation_seconds: float = 900.0
     # Seconds before the school day ends by which an unread alert escalates, however recent.
@@ -81,6 +109,8 @@ class Settings:
     elevation_seconds: int = 3600
     # Keys the audit log's MACs; empty: derived from secret_key (key id "k1"). 32+ characters.
     audit_key: str = ""
+    # Earlier BEACON_SECRET_KEYs, comma-separated: they still decrypt, secret_key encrypts.
+    old_secret_keys: tuple[str, ...] = ()
     # Seconds a request body may take to arrive in full; past it, 408 and the connection closes.
     ingest_body_timeout: float = 5.0
     # Proxies whose X-Forwarded-For is believed (IP networks); empty: the peer is the client.
@@ -89,6 +119,8 @@ class Settings:
     metrics_token: str = ""
     # Days an export's file is kept after it is made; then it is deleted (the row stays).
     export_retention_days: int = 7
+    # BEACON_ENV=development accepts the published development secrets; nothing else changes.
+    development: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,7 +128,7 @@ class Settings:
 
         r = _Reader(os.environ if env is None else env)
         # The fields without a default here; every other one is read by _TUNABLES.
-        return cls(
+        settings = cls(
             database_url=r.database_url("DATABASE_URL"),
             redis_url=r.redis_url("REDIS_URL"),
             smtp_host=r.text("SMTP_HOST"),
@@ -107,6 +139,18 @@ class Settings:
             secret_key=r.secret("BEACON_SECRET_KEY", min_length=32),
             **_read_tunables(r),
         )
+        _refuse_plain_smtp_auth(settings)
+        return settings
+
+
+def _refuse_plain_smtp_auth(s: Settings) -> None:
+    """aiosmtplib logs in whenever a username and password are given, TLS or not."""
+    if s.smtp_username and s.smtp_password and not s.smtp_starttls and not s.smtp_allow_plain_auth:
+        raise ConfigError(
+            "SMTP_PASSWORD",
+            "would be sent in clear (SMTP AUTH without TLS): set SMTP_STARTTLS=true, or "
+            "SMTP_ALLOW_PLAIN_AUTH=true for a relay on a network you trust",
+        )
 
 
 class _Reader:
@@ -115,22 +159,59 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
+    def get(self, name: str) -> str:
+        """The variable's value; for a secret (FILE_VARIABLES) that is unset, the contents of
+        the file `{name}_FILE` names, when that is set."""
+        value = self.env.get(name, "")
+        if value.strip() or name not in FILE_VARIABLES:
+            return value
+        path = self.env.get(f"{name}_FILE", "").strip()
+        return read_secret_file(f"{name}_FILE", path) if path else value
+
     def text(self, name: str, default: str | None = None) -> str:
-        value = self.env.get(name, "").strip()
+        value = self.get(name).strip()
         if value:
             return value
         if default is None:
-            raise ConfigError(name, "is required")
+            also = f" (or {name}_FILE naming a file that holds it)"
+            raise ConfigError(name, "is required" + (also if name in FILE_VARIABLES else ""))
         return default
 
     def secret(self, name: str, min_length: int = 16) -> str:
         value = self.text(name)
         if len(value) < min_length:
             raise ConfigError(name, f"must be at least {min_length} characters")
+        if value in PUBLISHED_SECRETS:
+            self.refuse_published(name)
         return value
 
     def optional_secret(self, name: str, min_length: int = 16) -> str:
-        return self.secret(name, min_length) if self.env.get(name, "").strip() else ""
+        return self.secret(name, min_length) if self.get(name).strip() else ""
+
+    def secrets(self, name: str, min_length: int) -> tuple[str, ...]:
+        """Comma-separated secrets, each at least `min_length` characters. Published values
+        are accepted here: these are keys being rotated away from."""
+        found = tuple(filter(None, (item.strip() for item in self.get(name).split(","))))
+        if any(len(item) < min_length for item in found):
+            raise ConfigError(name, f"each must be at least {min_length} characters")
+        return found
+
+    def environment(self, name: str, default: bool) -> bool:
+        """True for development; production (or unset) is the default."""
+        raw = self.env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw not in ENVIRONMENTS:
+            raise ConfigError(name, f"must be one of {', '.join(ENVIRONMENTS)}, got {raw!r}")
+        return raw == "development"
+
+    def refuse_published(self, name: str) -> None:
+        if not self.environment("BEACON_ENV", False):
+            raise ConfigError(
+                name,
+                "is a published development value: generate secrets with `beacon admin "
+                "init-secrets` (docker compose does), or set BEACON_ENV=development",
+            )
 
     def url(self, name: str, schemes: tuple[str, ...], several_hosts: bool = False) -> str:
         value = self.text(name)
@@ -154,7 +235,19 @@ class _Reader:
                 raise ConfigError(
                     name, f"target_session_attrs must be one of {', '.join(TARGET_SESSION_ATTRS)}"
                 )
-        return value
+        userinfo, at, _ = urlsplit(value).netloc.rpartition("@")
+        if at and ":" in userinfo:
+            if unquote(userinfo.partition(":")[2]) in PUBLISHED_DATABASE_PASSWORDS:
+                self.refuse_published(name)
+            return value
+        # No password in the URL: the one postgres was given, from the same file (compose).
+        path = self.env.get(POSTGRES_PASSWORD_FILE, "").strip()
+        if not path:
+            return value
+        password = read_secret_file(POSTGRES_PASSWORD_FILE, path)
+        if password in PUBLISHED_DATABASE_PASSWORDS:
+            self.refuse_published(POSTGRES_PASSWORD_FILE)
+        return _with_password(value, password)
 
     def redis_url(self, name: str) -> str:
         """redis[s]://host:port/db, or a Sentinel set: redis[s]+sentinel://host1:26379,
@@ -183,7 +276,8 @@ class _Reader:
 
     def raw(self, name: str, default: str) -> str:
         """The value as given (not stripped): paths and SMTP credentials."""
-        return self.env.get(name, default)
+        value = self.get(name)
+        return value if value or name in self.env else default
 
     def port(self, name: str, default: int) -> int:
         return self.number(name, int, default, minimum=1, maximum=65535)
@@ -234,6 +328,27 @@ class _Reader:
         if value not in allowed:
             raise ConfigError(name, f"must be one of {', '.join(allowed)}")
         return value
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The file's text without its trailing newline; ConfigError naming `variable` when it
+    cannot be read or is empty."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        problem = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ConfigError(variable, f"cannot read {path}: {problem}") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text.strip():
+        raise ConfigError(variable, f"{path} is empty")
+    return text
+
+
+def _with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    user, _, hosts = parts.netloc.rpartition("@")
+    netloc = f"{user}:{quote(password, safe='')}@{hosts}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def url_hosts(netloc: str) -> list[tuple[str, int | None]]:
@@ -297,6 +412,7 @@ _TUNABLES: tuple[tuple[str, str, _Read], ...] = (
     ("smtp_username", "SMTP_USERNAME", _Reader.raw),
     ("smtp_password", "SMTP_PASSWORD", _Reader.raw),
     ("smtp_starttls", "SMTP_STARTTLS", _Reader.flag),
+    ("smtp_allow_plain_auth", "SMTP_ALLOW_PLAIN_AUTH", _Reader.flag),
     ("send_max_attempts", "SEND_MAX_ATTEMPTS", _number(int, minimum=1)),
     ("escalation_seconds", "ESCALATION_SECONDS", _number(float, minimum=1)),
     ("escalation_end_margin", "ESCALATION_END_MARGIN", _number(float, 0, 4 * 3600)),
@@ -305,10 +421,12 @@ _TUNABLES: tuple[tuple[str, str, _Read], ...] = (
     ("session_max_seconds", "BEACON_SESSION_MAX_SECONDS", _number(int, 60, 7 * 86400)),
     ("elevation_seconds", "BEACON_ELEVATION_SECONDS", _number(int, 60, 86400)),
     ("audit_key", "BEACON_AUDIT_KEY", _secret_or_default(min_length=32)),
+    ("old_secret_keys", "BEACON_OLD_SECRET_KEYS", lambda r, name, _: r.secrets(name, 32)),
     ("ingest_body_timeout", "INGEST_BODY_TIMEOUT", _number(float, 0.1, 300)),
     ("trusted_proxies", "BEACON_TRUSTED_PROXIES", _Reader.networks),
     ("metrics_token", "BEACON_METRICS_TOKEN", _secret_or_default(min_length=16)),
     ("export_retention_days", "EXPORT_RETENTION_DAYS", _number(int, 1, 3650)),
+    ("development", "BEACON_ENV", _Reader.environment),
 )
 
 
@@ -330,3 +448,11 @@ def audit_secrets_from_env(env: Mapping[str, str] | None = None) -> tuple[str, s
 
     r = _Reader(os.environ if env is None else env)
     return r.optional_secret("BEACON_SECRET_KEY", 32), r.optional_secret("BEACON_AUDIT_KEY", 32)
+
+
+def secret_keys_from_env(env: Mapping[str, str] | None = None) -> tuple[str, tuple[str, ...]]:
+    """For `beacon admin reencrypt-secrets`: BEACON_SECRET_KEY (required) and the old ones."""
+    import os
+
+    r = _Reader(os.environ if env is None else env)
+    return r.secret("BEACON_SECRET_KEY", 32), r.secrets("BEACON_OLD_SECRET_KEYS", 32)

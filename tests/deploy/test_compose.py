@@ -3,14 +3,24 @@ its variables are exactly ones Settings reads, and the services start as compose
 
 Docker is not available to the tests, so the file is checked against the code it runs, and
 the last test starts every Beacon service as a process with compose's command and variable
-names (values from the `env` fixture, hosts at 127.0.0.1)."""
+names (values from the `env` fixture, hosts at 127.0.0.1).
+
+No secret is written in the file: the one-shot `secrets` service generates them into a volume
+the others mount read-only, read through *_FILE variables. Here that volume is a directory made
+by the same code (`beacon admin init-secrets`), put where compose's paths point."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
+import os
 import re
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,14 +29,16 @@ import aiohttp
 import pytest
 import yaml
 
-from shared.cli import _parser
-from shared.config import ConfigError, Settings
+from shared.cli import SECRET_FILES, _parser, init_secrets
+from shared.config import PUBLISHED_SECRETS, ConfigError, Settings
 from tests.support.processes import Service, service_env
 from tests.support.until import until
 
 ROOT = Path(__file__).resolve().parents[2]
 BEACON_SERVICES = ("ingest", "worker", "notifier")
 HTTP_PORTS = {"ingest": "INGEST_PORT", "notifier": "NOTIFIER_PORT"}
+SECRETS_DIR = "/run/beacon-secrets"  # the secrets volume, in every container
+ONE_SHOTS = ("secrets", "migrate")
 
 
 def compose() -> dict[str, Any]:
@@ -42,8 +54,22 @@ def interpolate(value: str) -> str:
     return re.sub(r"\$\{\w+(?::?-([^}]*))?\}", lambda m: m[1] or "", str(value)).replace("$$", "$")
 
 
+@functools.cache
+def local_secrets() -> Path:
+    """This machine's stand-in for the secrets volume, written by init-secrets' own code."""
+    directory = Path(tempfile.mkdtemp(prefix="beacon-secrets-")) / "volume"
+    atexit.register(shutil.rmtree, directory.parent, True)
+    init_secrets(directory)
+    return directory
+
+
 def compose_env(service: str) -> dict[str, str]:
-    return {k: interpolate(v) for k, v in services()[service]["environment"].items()}
+    """The service's variables as compose sets them, paths into the secrets volume pointing at
+    local_secrets() instead."""
+    return {
+        k: interpolate(v).replace(SECRETS_DIR, str(local_secrets()))
+        for k, v in services()[service]["environment"].items()
+    }
 
 
 class RecordingEnv(dict[str, str]):
@@ -79,7 +105,10 @@ def variables_settings_requires() -> set[str]:
         try:
             Settings.from_env({k: v for k, v in full.items() if k != name})
         except ConfigError as e:
-            assert e.variable == name, f"removing {name} made {e.variable} fail"
+            # Removing X_FILE leaves X unset: the error names X.
+            assert e.variable in (name, name.removesuffix("_FILE")), (
+                f"removing {name} made {e.variable} fail"
+            )
             required.add(name)
     return required
 
@@ -95,7 +124,8 @@ def test_settings_variables_are_found_by_recording():
         "SMTP_HOST",
         "SMTP_FROM",
         "BEACON_BASE_URL",
-        "BEACON_ADMIN_TOKEN",
+        "BEACON_ADMIN_TOKEN_FILE",
+        "BEACON_SECRET_KEY_FILE",
     } <= variables_settings_requires()
 
 
@@ -141,9 +171,93 @@ def test_migrate_is_a_one_shot_the_services_wait_for():
         )
 
 
+def test_secrets_is_a_one_shot_everything_else_waits_for():
+    spec = services()
+    secrets = spec["secrets"]
+    args = _parser().parse_args(secrets["command"])
+    assert args.run.__name__ == "_init_secrets" and str(args.dir) == SECRETS_DIR
+    assert secrets.get("restart") in (None, "no")
+    assert secrets["network_mode"] == "none"
+    assert secrets["volumes"] == [f"secrets:{SECRETS_DIR}"]
+    # Root only to write the fresh volume; the files go to the image's own user.
+    uid = re.search(r"useradd [^\n]*--uid (\d+)", (ROOT / "Dockerfile").read_text())
+    assert uid and args.owner == f"{uid[1]}:{uid[1]}"
+    for name, service in spec.items():
+        if name == "secrets":
+            continue
+        if name in ("redis", "mailpit"):
+            assert not any("secrets" in str(v) for v in service.get("volumes", [])), name
+            continue
+        assert service["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
+        assert f"secrets:{SECRETS_DIR}:ro" in service["volumes"], name
+
+
+def test_no_secret_is_written_in_compose():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for value in PUBLISHED_SECRETS:
+        assert value not in text
+    secretish = re.compile(r"TOKEN|KEY|PASSWORD|SECRET")
+    for name, service in services().items():
+        env = service.get("environment", {})
+        for variable, value in env.items():
+            if variable.endswith("_FILE"):
+                # Each file is one init-secrets makes, under the name it makes it for.
+                path = Path(str(value))
+                assert str(path.parent) == SECRETS_DIR, (name, variable)
+                assert SECRET_FILES[path.name][0] == variable.removesuffix("_FILE")
+            else:
+                assert not secretish.search(variable), f"{name} sets {variable} in the file"
+        url = env.get("DATABASE_URL", "")
+        assert not re.search(r"://[^@/]*:[^@/]*@", url), f"{name}: a password in DATABASE_URL"
+    beacon_files = {v for k, v in compose_env("ingest").items() if k.endswith("_FILE")}
+    assert len(beacon_files) == len(SECRET_FILES)  # every file made is read by Beacon
+    postgres = services()["postgres"]["environment"]
+    assert "POSTGRES_PASSWORD" not in postgres
+    assert (
+        postgres["POSTGRES_PASSWORD_FILE"]
+        == services()["ingest"]["environment"]["POSTGRES_PASSWORD_FILE"]
+    )
+
+
+def test_only_beacon_listens_beyond_this_machine():
+    # Mailpit shows every email, password-reset links included; PostgreSQL and Redis hold the
+    # records: loopback only, or not published at all.
+    for name, service in services().items():
+        for port in service.get("ports", []):
+            if name in HTTP_PORTS:
+                continue
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+    assert services()["mailpit"]["ports"] == ["127.0.0.1:8025:8025"]
+
+
+def test_init_secrets_as_compose_runs_it(tmp_path):
+    # The real command, with this machine's directory and user in place of the volume's.
+    command = services()["secrets"]["command"]
+    directory = tmp_path / "volume"
+    args = [str(directory) if a == SECRETS_DIR else a for a in command[: command.index("--owner")]]
+    owner = f"{os.getuid()}:{os.getgid()}"
+    first = beacon_command([*args, "--owner", owner], {})
+    assert first.returncode == 0, first.stderr
+    assert f"{directory}/admin-token" in first.stderr.decode()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    values = {}
+    for name in SECRET_FILES:
+        path = directory / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+        values[name] = path.read_text()
+        assert values[name].endswith("\n") and len(values[name].strip()) >= 32, name
+    assert len(set(values.values())) == len(values)
+    (directory / "metrics-token").chmod(0o644)
+    again = beacon_command([*args, "--owner", owner], {})
+    assert again.returncode == 0, again.stderr
+    assert {n: (directory / n).read_text() for n in SECRET_FILES} == values  # kept
+    assert stat.S_IMODE((directory / "metrics-token").stat().st_mode) == 0o600
+    assert "kept" in again.stdout.decode() and "created" not in again.stdout.decode()
+
+
 def test_every_long_running_service_restarts_and_has_a_healthcheck():
     for name, spec in services().items():
-        if name == "migrate":
+        if name in ONE_SHOTS:
             continue
         assert spec.get("restart") in ("unless-stopped", "always"), name
         assert spec.get("healthcheck", {}).get("test"), name
@@ -206,7 +320,8 @@ def process_env(service: str, env: dict[str, str]) -> dict[str, str]:
     hosts = set(services())
     for name, value in compose_env(service).items():
         if name not in env:
-            assert not any(h in value for h in hosts), f"{name} points at a compose host"
+            named = (re.search(rf"(?<![\w-]){h}(?![\w-])", value) for h in hosts)
+            assert not any(named), f"{name} points at a compose host"
         values[name] = env.get(name, value)
     return values
 
@@ -239,6 +354,7 @@ async def wait_worker_check(env: dict[str, str], worker: Service, wait: float = 
 
 
 async def test_services_start_as_compose_starts_them(env, started):
+    assert "BEACON_ADMIN_TOKEN" not in process_env("ingest", env)  # from the file only
     migrate = beacon_command(services()["migrate"]["command"], process_env("migrate", env))
     assert migrate.returncode == 0, migrate.stderr[-2000:]
     for name in BEACON_SERVICES:
@@ -254,3 +370,10 @@ async def test_services_start_as_compose_starts_them(env, started):
             for path in ("/healthz", "/readyz"):
                 async with http.get(f"http://127.0.0.1:{env[port]}{path}") as r:
                     assert r.status == 200, (name, path, await r.text())
+        # The admin token in force is the generated one, and only it.
+        url = f"http://127.0.0.1:{env['INGEST_PORT']}/v1/schools"
+        generated = (local_secrets() / "admin-token").read_text().strip()
+        for token, status in ((env["BEACON_ADMIN_TOKEN"], 401), (generated, 201)):
+            headers = {"Authorization": f"Bearer {token}"}
+            async with http.post(url, json={"name": "Hillside"}, headers=headers) as r:
+                assert r.status == status, await r.text()

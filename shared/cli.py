@@ -23,6 +23,7 @@ from shared.config import (
     Settings,
     audit_secrets_from_env,
     database_url_from_env,
+    secret_keys_from_env,
 )
 from shared.database import Connection
 from shared.logs import configure_logging
@@ -94,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
         "--owner", help="UID:GID to give the files (when run as root for a fresh volume)"
     )
     g.set_defaults(run=_init_secrets)
+    r = asub.add_parser(
+        "reencrypt-secrets",
+        help="re-encrypt every authenticator secret under BEACON_SECRET_KEY (the old keys from "
+        "BEACON_OLD_SECRET_KEYS open them); idempotent, in batches; prints the counts",
+    )
+    r.add_argument("--batch", type=int, default=500, help="devices per transaction")
+    r.set_defaults(run=_reencrypt_secrets)
     return p
 
 
@@ -227,6 +235,33 @@ def _init_secrets(args: argparse.Namespace) -> int:
         f"The admin token is in {token}: docker compose exec ingest cat {token}",
         file=sys.stderr,
     )
+    return 0
+
+
+def _reencrypt_secrets(args: argparse.Namespace) -> int:
+    from shared.auth.totp import Reencrypted, SecretBox, derive_key, reencrypt_all
+
+    current, old = secret_keys_from_env()
+    box = SecretBox(derive_key(current), [derive_key(k) for k in old])
+
+    async def go() -> Reencrypted:
+        conn = await asyncpg.connect(database_url_from_env())
+        try:
+            return await reencrypt_all(conn, box, max(1, args.batch))
+        finally:
+            await conn.close()
+
+    done = asyncio.run(go())
+    print(json.dumps(done.as_dict()))
+    if done.unreadable:
+        print(
+            f"beacon: {done.unreadable} authenticator secrets open under none of the keys "
+            "given (totp_devices ids: "
+            + ", ".join(str(i) for i in done.unreadable_ids)
+            + "): keep the old key in BEACON_OLD_SECRET_KEYS",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

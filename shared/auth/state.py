@@ -2,10 +2,10 @@
 cache, and the Redis-backed session store and login throttle.
 
 The configuration comes from shared.config.Settings (BEACON_SECRET_KEY encrypts authenticator
-secrets; BEACON_SESSION_IDLE_SECONDS is the default idle timeout, BEACON_SESSION_MAX_SECONDS the
-absolute lifetime, BEACON_ELEVATION_SECONDS how long elevation lasts; BEACON_AUDIT_KEY, or a key
-derived from BEACON_SECRET_KEY, signs the audit log's entries); nothing here reads the
-environment.
+secrets, BEACON_OLD_SECRET_KEYS still decrypt them; BEACON_SESSION_IDLE_SECONDS is the default
+idle timeout, BEACON_SESSION_MAX_SECONDS the absolute lifetime, BEACON_ELEVATION_SECONDS how
+long elevation lasts; BEACON_AUDIT_KEY, or a key derived from BEACON_SECRET_KEY, signs the
+audit log's entries); nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class AuthConfig:
     session_max_seconds: int = 12 * 3600
     elevation_seconds: int = 3600
     audit_keys: audit.AuditKeys | None = None
+    # Derived from BEACON_OLD_SECRET_KEYS: they open authenticator secrets, never seal them.
+    old_secret_keys: tuple[bytes, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthConfig:
@@ -46,6 +48,7 @@ class AuthConfig:
             session_max_seconds=settings.session_max_seconds,
             elevation_seconds=settings.elevation_seconds,
             audit_keys=audit.AuditKeys.from_secrets(settings.secret_key, settings.audit_key),
+            old_secret_keys=tuple(derive_key(k) for k in settings.old_secret_keys),
         )
 
 
@@ -74,7 +77,9 @@ AUTH = web.AppKey("auth", AuthState)
 def install(app: web.Application, config: AuthConfig, api_keys: ApiKeyCache | None = None) -> None:
     """`api_keys`: share the app's own cache, so an API key is looked up once per app."""
     app[AUTH] = AuthState(
-        config=config, box=SecretBox(config.secret_key), api_keys=api_keys or ApiKeyCache()
+        config=config,
+        box=SecretBox(config.secret_key, config.old_secret_keys),
+        api_keys=api_keys or ApiKeyCache(),
     )
     if config.audit_keys is not None:
         audit.use_keys(config.audit_keys)

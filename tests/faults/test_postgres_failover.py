@@ -28,6 +28,10 @@ from tests.support.databases import create_database
 from tests.support.postgres_server import PostgresServer
 from tests.support.until import until
 
+# The client waits this long for an answer: longer is a hang. Generous, so that a loaded
+# 2-core box answering slowly is not mistaken for one (the gap's 503s come in milliseconds).
+HANG_SECONDS = 10.0
+
 
 @dataclass
 class Pair:
@@ -89,7 +93,13 @@ async def test_primary_lost_standby_promoted(
     seconds = scale.settle * 2 + scale.pg_outage
     async with running(env) as pipeline, supervised(pipeline) as supervisor:
         outcome = await scenario.run(
-            pipeline, mail_server, scale.rate, seconds, fail_over, scale.drain_timeout
+            pipeline,
+            mail_server,
+            scale.rate,
+            seconds,
+            fail_over,
+            scale.drain_timeout,
+            timeout=HANG_SECONDS,
         )
     shed = [a for a in outcome.reporter.attempts if a.status == 503]
     on_new_primary = await stored_keys(pair.standby.url(database))

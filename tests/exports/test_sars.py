@@ -324,3 +324,23 @@ async def _post(browser, path, data):
         headers={"Cookie": f"{COOKIE}={browser.cookie}"},
         allow_redirects=False,
     )
+
+
+async def test_a_named_handler_reads_the_sar_export_but_no_other(client, school, dsl, drain):
+    """A SAR handler who is not DSL or SLT (here pastoral) may take the subject access export
+    they asked for, and still no other export."""
+    await client.put(
+        f"/v1/schools/{school.id}/sar-handlers", json={"staff": ["S03"]}, headers=ADMIN
+    )
+    pastoral = await elevate(await signed_in(client, school, "S03"))
+    r = await pastoral.request("POST", "/v1/sars", {**NEW, "received_on": "2026-11-20"})
+    assert r.status == 201, await r.text()
+    sar = await r.json()
+    done = await export_done(pastoral, drain, f"/v1/sars/{sar['id']}/exports", {"stage": "draft"})
+    assert (await pastoral.request("GET", f"/v1/exports/{done['id']}")).status == 200
+    assert (await pastoral.request("GET", done["file"])).status == 200
+    chronology = await export_done(
+        dsl, drain, "/v1/pupils/P0001/exports", {"kind": "chronology", "format": "csv"}
+    )
+    assert (await pastoral.request("GET", f"/v1/exports/{chronology['id']}")).status == 404
+    assert (await pastoral.request("GET", chronology["file"])).status == 404

@@ -80,7 +80,7 @@ async def get_export(request: web.Request) -> web.Response:
     export_id = path_id(request, "export_id")
     async with database(request) as conn:
         v = await viewer(conn, who)
-        records.check_exporter(v, "export")
+        await records.check_reader(conn, v, export_id)
         row = await records.find_export(conn, v, export_id)
     return web.json_response(export_body(row), headers={"Cache-Control": "no-store"})
 
@@ -90,7 +90,7 @@ async def get_export_file(request: web.Request) -> web.Response:
     export_id = path_id(request, "export_id")
     async with database(request) as conn, conn.transaction():
         v = await viewer(conn, who)
-        records.check_exporter(v, "export")
+        await records.check_reader(conn, v, export_id)
         row = await records.take_file(conn, v, export_id, client_ip(request))
     return await download(row)
 

@@ -96,6 +96,30 @@ def check_exporter(viewer: Viewer, missing: str) -> None:
         raise Unauthorized("Elevate access with your authenticator code to export.")
 
 
+# A named SAR handler of the export's school may read a subject access export (not others).
+_SAR_HANDLER_OF = """
+SELECT 1 FROM exports e JOIN sar_handlers h ON h.school_id = e.school_id AND h.staff_id = $3
+WHERE e.school_id = $1 AND e.id = $2 AND e.kind = 'sar'"""
+
+
+async def check_reader(
+    conn: Connection, viewer: Viewer, export_id: uuid.UUID, missing: str = "export"
+) -> None:
+    """Who may see an export and take its file: an exporter (check_exporter), or, for a
+    subject access export, an elevated SAR handler the school named."""
+    if not viewer.is_api_key and viewer.elevated and viewer.staff_id is not None:
+        handler = await conn.fetchval(
+            _SAR_HANDLER_OF,
+            viewer.school_id,
+            export_id,
+            viewer.staff_id,
+            timeout=STATEMENT_TIMEOUT,
+        )
+        if handler is not None:
+            return
+    check_exporter(viewer, missing)
+
+
 # -- Parsing the API's bodies ------------------------------------------------------------------
 
 _CHRONOLOGY_KEYS = frozenset({"kind", "format", "from", "to", "categories", "entries"})

@@ -32,7 +32,7 @@ from shared.access import Viewer
 from shared.auth.caller import client_ip
 from shared.auth.sessions import Session
 from shared.database import Connection
-from shared.problems import InvalidInput, NotFound
+from shared.problems import InvalidInput, NotFound, Problem
 from shared.web import REDIS, request_pool
 
 REFRESH_SECONDS = 2
@@ -58,11 +58,21 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/exports/{export_id}/file", export_file)
 
 
-async def exporter(request: web.Request, conn: Connection, s: Session) -> Viewer:
-    """The viewer if they may export; to elevate first if they could; else the 404 page."""
+async def exporter(
+    request: web.Request, conn: Connection, s: Session, export_id: uuid.UUID | None = None
+) -> Viewer:
+    """The viewer if they may export (or, given `export_id`, read that export: a SAR handler
+    reads a subject access export); to elevate first if they could; else the 404 page."""
     viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
     if viewer is None or viewer.school_id != s.school_id:
         raise guard.to_login_error()
+    if export_id is not None and s.elevated:
+        try:
+            await records.check_reader(conn, viewer, export_id)
+        except Problem:
+            pass
+        else:
+            return viewer
     if not records.could_export(viewer):
         raise NotFound("No such page.")
     if not records.may_export(viewer):
@@ -188,8 +198,9 @@ def _date(form: dict[str, str], side: str, label: str) -> tuple[date | None, str
 async def export_page(request: web.Request) -> web.Response:
     s = await guard.staff_session(request)
     async with request_pool(request).acquire() as conn:
-        viewer = await exporter(request, conn, s)
-        row = await records.find_export(conn, viewer, _export_id(request))
+        export_id = _export_id(request)
+        viewer = await exporter(request, conn, s, export_id)
+        row = await records.find_export(conn, viewer, export_id)
     context = {"export": describe(row), "refresh": row["state"] in ("queued", "running")}
     response = render(request, "export.html", context, s)
     if context["refresh"]:
@@ -200,8 +211,9 @@ async def export_page(request: web.Request) -> web.Response:
 async def export_file(request: web.Request) -> web.Response:
     s = await guard.staff_session(request)
     async with request_pool(request).acquire() as conn, conn.transaction():
-        viewer = await exporter(request, conn, s)
-        row = await records.take_file(conn, viewer, _export_id(request), client_ip(request))
+        export_id = _export_id(request)
+        viewer = await exporter(request, conn, s, export_id)
+        row = await records.take_file(conn, viewer, export_id, client_ip(request))
     return await download(row)
 
 

@@ -1,7 +1,8 @@
 """The school admin's pages in a real browser against `beacon ingest`: an admin signs in,
 elevates, uploads the MIS's three CSV files, sees the preview naming the one bad row, imports,
-creates and revokes an API key; axe-core (WCAG 2.0/2.1 A and AA, 2.2 AA) finds nothing on any
-admin page at 1280 px or at 320 px, where nothing scrolls sideways.
+creates and revokes an API key, adds a category with an email-safe name; axe-core (WCAG
+2.0/2.1 A and AA, 2.2 AA) finds nothing on any admin page built here, at 1280 px or at 320 px,
+where nothing scrolls sideways.
 
 Set ADMIN_SCREENSHOTS to a folder to keep a screenshot of each page at both widths."""
 
@@ -122,5 +123,15 @@ async def test_an_admin_imports_the_roster_and_manages_keys(stack, env):
 
         await page.goto(f"{base}/admin/pending-roles")
         await checks.check(page, "pending-roles")
+
+        # The categories page (built beside these): a category with an email-safe name.
+        await page.goto(f"{base}/admin/categories")
+        await page.get_by_label("Name", exact=True).fill("Online safety")
+        await page.get_by_label("Group").select_option("cause-for-concern")
+        await page.get_by_label("Email-safe name (optional)").fill("Pastoral note")
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Add category").click()
+        assert "cause-for-concern/online-safety" in await page.inner_text("main")
+        assert "Pastoral note" in await page.inner_text("main")
 
     assert not checks.failures, "\n".join(checks.failures)

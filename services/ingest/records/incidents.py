@@ -5,7 +5,8 @@ returns the lookup verdict, so the caller can name the field that failed.
 
 Naming staff on a restricted incident gives them need-to-know access, so only an author who
 may grant it (DSL, deputy DSL, SLT, head, pastoral) may name anyone there. An Idempotency-Key
-is its caller's: the API key, or the member of staff when there is none."""
+is its caller's: the API key, or the member of staff when there is none. References count per
+school (school_counters), so no school learns how many incidents others record."""
 
 from __future__ import annotations
 
@@ -49,10 +50,33 @@ judged AS (
            restricted AND NOT $17::boolean AS restricted_refused,
            restricted AND cardinality($6::text[]) > 0 AND NOT privileged AS naming_refused
     FROM verdict),
+-- The school's next reference (numbered per school), taken only for an incident that will be
+-- inserted: the same checks as the insert below, and an Idempotency-Key not used before. A
+-- replay takes no number: it passes 0, which its ON CONFLICT discards unstored (without a
+-- number, the table's trigger would take one). The counter row stays locked until the
+-- transaction commits (ingest runs this statement on its own), so the recordings of ONE school
+-- are serialised on it (schools never wait for each other): the price of per-school numbers
+-- without gaps. Two first sends of one new key racing may leave a gap. Should the checks here
+-- and below drift apart, the insert gets NULL and the trigger numbers it.
+key_used AS (
+    SELECT EXISTS (
+        SELECT FROM incidents i WHERE i.school_id = $1 AND i.idempotency_key = $10
+        AND coalesce(i.api_key_id, i.author_id) = coalesce($9, judged.author_id)) AS used
+    FROM judged),
+next_ref AS (
+    INSERT INTO school_counters AS sc (school_id, next_reference)
+    SELECT $1, 2 FROM judged, key_used
+    WHERE author_id IS NOT NULL AND pupil_active AND unknown_linked = '{}'
+      AND unknown_categories = '{}' AND unknown_staff = '{}' AND (privileged OR NOT restricted)
+      AND NOT restricted_refused AND NOT naming_refused AND NOT used
+    ON CONFLICT (school_id) DO UPDATE SET next_reference = sc.next_reference + 1
+    RETURNING sc.next_reference - 1 AS n),
 incident AS (
     INSERT INTO incidents (school_id, pupil_id, author_id, occurred_at, description, restricted,
-                           api_key_id, idempotency_key, request_hash)
-    SELECT $1, pupil_id, author_id, $7, $8, restricted, $9, $10, $11 FROM judged
+                           api_key_id, idempotency_key, request_hash, reference)
+    SELECT $1, pupil_id, author_id, $7, $8, restricted, $9, $10, $11,
+           CASE WHEN (SELECT used FROM key_used) THEN 0 ELSE (SELECT n FROM next_ref) END
+    FROM judged
     WHERE author_id IS NOT NULL AND pupil_active AND unknown_linked = '{}'
       AND unknown_categories = '{}' AND unknown_staff = '{}' AND (privileged OR NOT restricted)
       AND NOT restricted_refused AND NOT naming_refused

@@ -36,7 +36,7 @@ SELECT {_COLUMNS}
 FROM alerts a JOIN staff s ON s.id = a.recipient_id JOIN alert_events e ON e.id = a.event_id
 WHERE a.recipient_id = $1
 ORDER BY a.read_at IS NOT NULL, a.queued_at DESC, a.id
-LIMIT $2"""  # noqa: S608 (constant text, no input)
+LIMIT $2 OFFSET $3"""  # noqa: S608 (constant text, no input)
 
 # The first read_at is kept; joining the recipient by external id means only they can mark it.
 # $4: the recipient read it themselves (a session), which is what stops an escalation.
@@ -60,9 +60,11 @@ async def incident_alerts(
     return await conn.fetch(_INCIDENT_ALERTS, incident_id, school_id)
 
 
-async def staff_alerts(conn: Connection, staff_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
-    """One person's alerts, unread first, then newest."""
-    return await conn.fetch(_STAFF_ALERTS, staff_id, limit)
+async def staff_alerts(
+    conn: Connection, staff_id: uuid.UUID, limit: int, offset: int = 0
+) -> list[asyncpg.Record]:
+    """One person's alerts, unread first, then newest: `limit` of them after `offset`."""
+    return await conn.fetch(_STAFF_ALERTS, staff_id, limit, offset)
 
 
 async def mark_read(

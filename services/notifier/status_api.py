@@ -2,7 +2,9 @@
 contract other apps rely on).
 
     GET  /v1/incidents/{id}/alerts     every recipient with state and timestamps
-    GET  /v1/staff/{staff_id}/alerts   one person's alerts, unread first, then newest
+    GET  /v1/staff/{staff_id}/alerts   one person's alerts, unread first, then newest, a page
+                                       at a time: ?page=1&per_page=50 (at most 200); the
+                                       next page, if any, in `Link: <...>; rel="next"`
     POST /v1/alerts/{id}/read          {"staff": "S01"} marks read; idempotent
 
 Each takes an API key or a staff session (shared.auth.caller) and obeys shared.access:
@@ -31,7 +33,10 @@ from shared.database import Connection
 from shared.problems import InvalidInput, MalformedRequest, NotFound
 from shared.web import request_pool
 
-STAFF_LIST_LIMIT = 200
+# A page of one person's alerts: `per_page` by default, never more than the maximum (a larger
+# per_page is cut to it), so no request reads an unbounded list.
+STAFF_PAGE_DEFAULT = 50
+STAFF_PAGE_MAX = 200
 
 
 def setup(app: web.Application) -> None:
@@ -65,9 +70,39 @@ async def staff_alerts(request: web.Request) -> web.Response:
             await auth.viewer(conn, who), who.school_id, staff_id
         ):
             raise NotFound("No such staff member.")
-        rows = await alerts.staff_alerts(conn, staff_id, STAFF_LIST_LIMIT)
-        await _audit(conn, request, who, "alerts.view_staff", "staff", staff_id)
-    return web.json_response([alerts.alert_json(r) for r in rows])
+        page, per_page = _page(request)
+        # One row more than the page says whether there is a next one, without a count.
+        rows = await alerts.staff_alerts(conn, staff_id, per_page + 1, (page - 1) * per_page)
+        await _audit(conn, request, who, "alerts.view_staff", "staff", staff_id, page=str(page))
+    links = [_link(request, page - 1, per_page, "prev")] if page > 1 else []
+    if len(rows) > per_page:
+        links.append(_link(request, page + 1, per_page, "next"))
+    headers = {"Link": ", ".join(links)} if links else None
+    return web.json_response([alerts.alert_json(r) for r in rows[:per_page]], headers=headers)
+
+
+def _page(request: web.Request) -> tuple[int, int]:
+    """(page from 1, per_page at most STAFF_PAGE_MAX) from the query; 422 naming the bad one."""
+    page = _positive(request, "page", 1, 1_000_000)
+    per_page = min(_positive(request, "per_page", STAFF_PAGE_DEFAULT, None), STAFF_PAGE_MAX)
+    return page, per_page
+
+
+def _positive(request: web.Request, name: str, default: int, maximum: int | None) -> int:
+    raw = request.query.get(name, "")
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+        raise InvalidInput(f"{name} must be a whole number from 1.", field=name)
+    if maximum is not None and int(raw) > maximum:
+        raise InvalidInput(f"{name} must be at most {maximum}.", field=name)
+    return int(raw)
+
+
+def _link(request: web.Request, page: int, per_page: int, rel: str) -> str:
+    """A relative reference (RFC 8288): built from the path only, never the Host header."""
+    url = request.rel_url.with_query({"page": page, "per_page": per_page})
+    return f'<{url}>; rel="{rel}"'
 
 
 async def mark_read(request: web.Request) -> web.Response:

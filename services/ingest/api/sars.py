@@ -177,12 +177,14 @@ async def get_handlers(request: web.Request) -> web.Response:
 
 async def put_handlers(request: web.Request) -> web.Response:
     school_id = path_id(request, "school_id")
-    staff, redact = sar_handlers.parse(await _body(request))
-    async with database(request) as conn, conn.transaction():
+    async with database(request) as conn:
+        # Who first: nobody learns what a body would be refused for before they may send it.
         who = await school_administrator(request, conn, school_id)
-        before = await sar_handlers.read(conn, school_id)
-        after = await sar_handlers.replace(conn, school_id, staff, redact)
-        await audit_change(
-            conn, request, who, school_id, "sar_handlers.change", before.body(), after.body()
-        )
+        staff, redact = sar_handlers.parse(await _body(request))
+        async with conn.transaction():
+            before = await sar_handlers.read(conn, school_id)
+            after = await sar_handlers.replace(conn, school_id, staff, redact)
+            await audit_change(
+                conn, request, who, school_id, "sar_handlers.change", before.body(), after.body()
+            )
     return web.json_response(after.body(), headers=NO_STORE)

@@ -92,6 +92,10 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(f"--- {s.name}\n{s.tail(3000)}" for s in self.services)
 
+    def service(self, name: str) -> Service:
+        """One of the stack's services, to stop and start again (the worker, to hold a job)."""
+        return next(s for s in self.services if s.name == name)
+
     def alive(self) -> None:
         for s in self.services:
             assert s.proc is not None and s.proc.poll() is None, f"{s.name} exited: {s.tail()}"

@@ -3,22 +3,36 @@ so the alerts are real): axe-core (WCAG 2.0/2.1 A and AA, 2.2 AA) finds nothing,
 width and at 320 px; at 320 px nothing scrolls sideways (WCAG 1.4.10 Reflow); and the pages'
 main actions work from the keyboard with a visible focus.
 
-Pages are visited as the people who use them: signed out, as a class teacher, and as the DSL
-before and after elevating (the DSL enrols an authenticator from the page's secret). Form
-error states are included: the empty sign-in form, the empty "Record a concern" form, the
-empty elevation form.
+Pages are visited as the people who use them: signed out, as a class teacher, as the DSL
+before and after elevating (the DSL enrols an authenticator from the page's secret), and as
+the school's admin (S09, enrolled and elevated the same way). Form error states are included:
+the empty sign-in form, the empty "Record a concern" form, the empty elevation form, and each
+export, report, subject access and admin form refused.
+
+The export page refreshes itself while the export waits; the worker is stopped for a moment so
+one waits, and the page's own refresh is answered 204 (the document stays) while it is checked.
+That refresh is the one violation allowed, by name, in KNOWN (it is not the markup's to fix).
+
+Set A11Y_SCREENSHOTS to a folder to keep a full-page screenshot of every page state at both
+widths.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.auth import totp
+from tests.admin.test_roster_csv import csv_files
+from tests.support.roster import roster
 from tests.support.smtp_sink import SmtpSink
 from tests.support.until import until
 from tests.web import (
@@ -43,6 +57,16 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]}
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 320, "height": 640}
+SHOTS = os.environ.get("A11Y_SCREENSHOTS", "")
+# Violations known and not fixable in the markup alone: (page state, axe rule) -> why. Each
+# must still be found at both widths (once it is fixed, remove it here); any other fails.
+KNOWN = {
+    ("export, waiting (progress bar)", "meta-refresh"): (
+        "the page reloads itself every 2 s (its meta refresh, and the Refresh header "
+        "web/exports.py sends), WCAG 2.2.1 failure F41: a screen reader starts again at the "
+        "top each time; it wants the progress updated in place, or a 'Check again' link"
+    ),
+}
 
 
 @dataclass
@@ -53,6 +77,7 @@ class Walk:
     axe: Axe = field(default_factory=Axe)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     page_errors: list[str] = field(default_factory=list)
+    shots: Path | None = Path(SHOTS) if SHOTS else None
 
     def watch(self, page: Any) -> None:
         page.on("pageerror", lambda e: self.page_errors.append(f"{page.url}: {e}"))
@@ -67,9 +92,11 @@ class Walk:
     async def check(self, page: Any, label: str) -> None:
         assert label not in self.results, f"two page states called {label!r}"
         desktop = await self.axe.run(page, options=AXE_OPTIONS)
+        await self.screenshot(page, label, DESKTOP)
         await page.set_viewport_size(PHONE)
         width = await page.evaluate("document.documentElement.scrollWidth")
         phone = await self.axe.run(page, options=AXE_OPTIONS)
+        await self.screenshot(page, label, PHONE)
         await page.set_viewport_size(DESKTOP)
         self.results[label] = {
             "url": page.url.removeprefix(self.base),
@@ -78,26 +105,51 @@ class Walk:
             "scroll_width": width,
         }
 
+    async def screenshot(self, page: Any, label: str, size: dict[str, int]) -> None:
+        if self.shots is None:
+            return
+        self.shots.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+        await page.screenshot(path=self.shots / f"{name}-{size['width']}.png", full_page=True)
+
+    def unexpected(self, label: str, result: Any) -> list[str]:
+        """The ids of the rules `result` breaks that are not known on this page state."""
+        found = [v["id"] for v in result.response["violations"]]
+        return [rule for rule in found if (label, rule) not in KNOWN]
+
     def report(self) -> str:
         lines = [f"{'page state':52} {'axe 1280':>8} {'axe 320':>8} {'width@320':>10}"]
         for label, r in self.results.items():
-            lines.append(
-                f"{label:52} {r['desktop'].violations_count:>8} {r['phone'].violations_count:>8}"
-                f" {r['scroll_width']:>10}  {r['url']}"
-            )
+            desktop = len(self.unexpected(label, r["desktop"]))
+            phone = len(self.unexpected(label, r["phone"]))
+            lines.append(f"{label:52} {desktop:>8} {phone:>8} {r['scroll_width']:>10}  {r['url']}")
+        lines += [
+            f"KNOWN, not counted: {label}: {rule}: {why}" for (label, rule), why in KNOWN.items()
+        ]
         return "\n".join(lines)
 
     def failures(self) -> str:
         out = []
         for label, r in self.results.items():
             for width, result in (("1280", r["desktop"]), ("320", r["phone"])):
-                if result.violations_count:
-                    out.append(f"== {label} at {width} px ({r['url']})\n{result.generate_report()}")
+                for rule in self.unexpected(label, result):
+                    out.append(
+                        f"== {label} at {width} px ({r['url']})\n{result.generate_report(rule)}"
+                    )
+                found = {v["id"] for v in result.response["violations"]}
+                for known, rule in KNOWN:
+                    if known == label and rule not in found:
+                        out.append(f"== {label} at {width} px: {rule} is fixed: drop it from KNOWN")
             if r["scroll_width"] > PHONE["width"]:
                 out.append(
                     f"== {label}: scrolls sideways at 320 px "
                     f"(scrollWidth {r['scroll_width']}) ({r['url']})"
                 )
+        out += [
+            f"== {label}: a known violation's page state is no longer walked"
+            for label, _ in KNOWN
+            if label not in self.results
+        ]
         out += [f"== JavaScript error: {e}" for e in self.page_errors]
         return "\n".join(out)
 
@@ -254,10 +306,169 @@ async def test_every_page_passes_axe_and_reflows_at_320px(stack, browser, smtp_s
     await walk.visit(page, "pupil search (DSL)", "/pupils?q=a")
     await walk.visit(page, "pupil chronology (DSL)", "/pupils/P0003")
     await walk.visit(page, "my alerts (DSL, elevated)", "/")
+    await walk_exports(walk, page, stack)
+    await walk_sars(walk, page)
+
+    # The school's admin, enrolled and elevated through the pages.
+    dsl = page
+    page = await new_page(browser)
+    walk.watch(page)
+    await sign_in(page, stack.base, school.emails["S09"])
+    secret = await enrol(page, stack.base)
+    await page.goto(f"{stack.base}/admin")
+    assert "/elevate" in page.url, page.url
+    await elevate(page, secret)
+    assert page.url == f"{stack.base}/admin", page.url
+    await walk.check(page, "school admin")
+    await walk_admin(walk, page)
+    await walk.visit(dsl, "roles waiting, to decide (DSL)", "/admin/pending-roles")
 
     print("\n" + walk.report())
     failures = walk.failures()
     assert not failures, f"{walk.report()}\n\n{failures}"
+
+
+async def submit(page: Any, button: str) -> None:
+    """Press the form's button and wait for the page it leads to."""
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=button, exact=True).click()
+
+
+async def refused(page: Any, button: str) -> None:
+    """Press the form's button; the page comes back with its error summary."""
+    await submit(page, button)
+    await page.locator(".govuk-error-summary").wait_for()
+
+
+@asynccontextmanager
+async def held_still(page: Any) -> AsyncIterator[None]:
+    """The page's own refresh answered 204 No Content, so the document stays while checked;
+    then the page again, refreshing itself as before."""
+    url = page.url
+
+    async def no_content(route: Any) -> None:
+        await route.fulfill(status=204)
+
+    await page.route(url, no_content)
+    try:
+        yield
+    finally:
+        await page.unroute(url, no_content)
+    await page.reload()
+
+
+async def ready(page: Any) -> None:
+    """Wait on an export's page, refreshing itself, until the worker has made the file."""
+    download = page.get_by_role("link", name=re.compile(r"^Download the "))
+    await download.wait_for(timeout=60_000)
+
+
+async def walk_exports(walk: Walk, page: Any, stack: Stack) -> None:
+    """The elevated DSL: the chronology export form, an export waiting and done, /reports."""
+    await walk.visit(page, "export chronology form (DSL)", "/pupils/P0001/export")
+    for part, value in (("day", "31"), ("month", "2"), ("year", "2026")):
+        await page.locator(f"#from-{part}").fill(value)
+    await refused(page, "Export chronology")
+    await walk.check(page, "export chronology, impossible date")
+
+    # With the worker stopped the export waits, and its page shows the progress bar.
+    worker = stack.service("worker")
+    worker.stop()
+    try:
+        for part in ("day", "month", "year"):
+            await page.locator(f"#from-{part}").fill("")
+        await page.get_by_label("CSV (a spreadsheet)").check()
+        await submit(page, "Export chronology")
+        assert re.search(r"/exports/[0-9a-f-]{36}$", page.url), page.url
+        await page.locator("progress#export-progress").wait_for()
+        async with held_still(page):
+            await walk.check(page, "export, waiting (progress bar)")
+    finally:
+        worker.start()
+    await ready(page)
+    await walk.check(page, "export, ready (download link)")
+
+    await walk.visit(page, "reports, with recent exports (DSL)", "/reports")
+    await page.get_by_label("From", exact=True).fill("2026-03-01")
+    await page.get_by_label("To", exact=True).fill("2026-02-01")
+    await refused(page, "Make the governors' report")
+    await walk.check(page, "reports, governors' dates the wrong way round")
+
+
+async def walk_sars(walk: Walk, page: Any) -> None:
+    """The elevated DSL: the register, one request, its clock and the draft's redactions."""
+    await walk.visit(page, "subject access requests, none open (DSL)", "/sars")
+    await refused(page, "Register the request")
+    await walk.check(page, "subject access requests, empty form submitted")
+    await page.get_by_label("Pupil ID").fill("P0001")
+    await page.get_by_label("Who made the request").fill("Zara Quillfeather")
+    await page.get_by_label("Their relationship to the pupil").fill("Parent")
+    await page.get_by_label("Received on").fill(dt.date.today().isoformat())
+    await submit(page, "Register the request")
+    assert re.search(r"/sars/[0-9a-f-]{36}$", page.url), page.url
+    sar = page.url.removeprefix(walk.base)
+    await walk.check(page, "subject access request, just registered")
+    await refused(page, "Extend")
+    await walk.check(page, "subject access request, extension without a reason")
+    await submit(page, "Make the review draft")
+    await ready(page)
+    await walk.visit(page, "subject access request, the draft's redactions", sar)
+    assert await page.locator("#decisions ~ table tbody tr").count(), "no third parties found"
+    await page.get_by_label("Stop the clock while identity or scope is clarified: why").fill(
+        "Checking the requester's identity"
+    )
+    await submit(page, "Stop the clock")
+    await walk.check(page, "subject access request, clock stopped")
+    await walk.visit(page, "subject access requests, one open", "/sars")
+
+
+async def walk_admin(walk: Walk, page: Any) -> None:
+    """The elevated school admin: every /admin page, with a form refused on each that has one."""
+    await walk.visit(page, "admin: staff", "/admin/staff")
+
+    await walk.visit(page, "admin: roster upload", "/admin/roster")
+    await refused(page, "Check the files")
+    await walk.check(page, "admin: roster, no files chosen")
+    data = roster()
+    data["staff"][7]["roles"].append("pastoral")  # S08: a new role, to wait for confirmation
+    files = csv_files(data, bom=True)
+    files["pupils"] += b"P0009,Nora,,2017-01-01,C3\r\n"  # no last name: a bad row
+    for table, label in (("staff", "Staff"), ("classes", "Classes"), ("pupils", "Pupils")):
+        await page.get_by_label(f"{label} (CSV file)").set_input_files(
+            files=[{"name": f"{table}.csv", "mimeType": "text/csv", "buffer": files[table]}]
+        )
+    await submit(page, "Check the files")
+    await page.locator("#bad-rows").wait_for()
+    await walk.check(page, "admin: roster preview (a bad row, a role to confirm)")
+    await submit(page, "Import the roster")
+    await walk.check(page, "admin: roster imported")
+    await walk.visit(page, "admin: roles waiting (admin)", "/admin/pending-roles")
+
+    await walk.visit(page, "admin: API keys", "/admin/keys")
+    await refused(page, "Create key")
+    await walk.check(page, "admin: API keys, empty form submitted")
+    await page.get_by_label("Name", exact=True).fill("Behaviour app")
+    await submit(page, "Create key")
+    await page.locator("#new-key").wait_for()
+    await walk.check(page, "admin: API key created (shown once)")
+
+    await walk.visit(page, "admin: categories", "/admin/categories")
+    await refused(page, "Add category")
+    await walk.check(page, "admin: categories, empty form submitted")
+    slug = "cause-for-concern/injury-bruise"
+    await walk.visit(page, "admin: change a category", f"/admin/categories/change?slug={slug}")
+
+    await walk.visit(page, "admin: alert rules", "/admin/rules")
+    await page.get_by_label("An incident in").select_option(slug)
+    await page.get_by_label("About a pupil of").select_option("C3")
+    await submit(page, "Show who")
+    await page.locator("#preview-result").wait_for()
+    await walk.check(page, "admin: alert rules, who would be alerted")
+
+    await walk.visit(page, "admin: calendar", "/admin/calendar")
+    await page.get_by_label("The school day starts at").fill("25:00")
+    await refused(page, "Save calendar")
+    await walk.check(page, "admin: calendar, impossible time")
 
 
 async def focused(locator: Any) -> bool:

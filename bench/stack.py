@@ -122,7 +122,12 @@ async def provision_school(ingest_url: str, roster: dict[str, Any]) -> tuple[str
     async with aiohttp.ClientSession(ingest_url, headers=headers) as http:
         school = await _json(http.post("/v1/schools", json={"name": "Bench Primary"}))
         await _json(http.put(f"/v1/schools/{school['id']}/roster", json=roster))
-        key = await _json(http.post(f"/v1/schools/{school['id']}/api-keys", json={"name": "bench"}))
+        # The MIS of these runs posts restricted incidents too, and reads its alert states.
+        body = {
+            "name": "bench",
+            "scopes": ["incidents:write", "incidents:read", "alerts:read", "restricted"],
+        }
+        key = await _json(http.post(f"/v1/schools/{school['id']}/api-keys", json=body))
     return school["id"], key["key"]
 
 

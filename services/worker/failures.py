@@ -19,6 +19,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.DeadlockDetectedError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    # A connection dropped while arq's job-start transaction watched its keys (seen when a
+    # Redis primary fails over): transient, never a reason for the worker to exit.
+    redis.exceptions.WatchError,
 )
 
 

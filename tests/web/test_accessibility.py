@@ -9,9 +9,8 @@ the school's admin (S09, enrolled and elevated the same way). Form error states 
 the empty sign-in form, the empty "Record a concern" form, the empty elevation form, and each
 export, report, subject access and admin form refused.
 
-The export page refreshes itself while the export waits; the worker is stopped for a moment so
-one waits, and the page's own refresh is answered 204 (the document stays) while it is checked.
-That refresh is the one violation allowed, by name, in KNOWN (it is not the markup's to fix).
+The export page follows a waiting export in place (beacon.js); the worker is stopped for a
+moment so one waits while it is checked.
 
 Set A11Y_SCREENSHOTS to a folder to keep a full-page screenshot of every page state at both
 widths.
@@ -60,13 +59,7 @@ PHONE = {"width": 320, "height": 640}
 SHOTS = os.environ.get("A11Y_SCREENSHOTS", "")
 # Violations known and not fixable in the markup alone: (page state, axe rule) -> why. Each
 # must still be found at both widths (once it is fixed, remove it here); any other fails.
-KNOWN = {
-    ("export, waiting (progress bar)", "meta-refresh"): (
-        "the page reloads itself every 2 s (its meta refresh, and the Refresh header "
-        "web/exports.py sends), WCAG 2.2.1 failure F41: a screen reader starts again at the "
-        "top each time; it wants the progress updated in place, or a 'Check again' link"
-    ),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @dataclass

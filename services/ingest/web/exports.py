@@ -3,8 +3,9 @@
 /pupils/{pupil_id}/export   the "Export chronology" form (range, categories, format, staff
                             names, and the entries a DSL picks as significant); POST asks for
                             it and goes to its page
-/exports/{export_id}        a progress bar that refreshes itself every 2 seconds (a meta
-                            refresh: no JavaScript) until the export is done, then the link
+/exports/{export_id}        a progress bar with a "Check again" link (no JavaScript needed;
+                            beacon.js updates it in place, never reloading the page under a
+                            screen reader) until the export is done, then the link
 /exports/{export_id}/file   the download, an attachment like the API's
 
 For elevated DSLs, deputy DSLs, SLT and the head (records.exports); before elevating they are
@@ -35,7 +36,6 @@ from shared.database import Connection
 from shared.problems import InvalidInput, NotFound, Problem
 from shared.web import REDIS, request_pool
 
-REFRESH_SECONDS = 2
 LABELS = {
     "chronology": "Chronology",
     "governors": "Governors' report",
@@ -201,11 +201,7 @@ async def export_page(request: web.Request) -> web.Response:
         export_id = _export_id(request)
         viewer = await exporter(request, conn, s, export_id)
         row = await records.find_export(conn, viewer, export_id)
-    context = {"export": describe(row), "refresh": row["state"] in ("queued", "running")}
-    response = render(request, "export.html", context, s)
-    if context["refresh"]:
-        response.headers["Refresh"] = str(REFRESH_SECONDS)
-    return response
+    return render(request, "export.html", {"export": describe(row)}, s)
 
 
 async def export_file(request: web.Request) -> web.Response:

@@ -6,6 +6,34 @@ import { initAll } from "./govuk-frontend.min.js";
 
 const $ = (id) => document.getElementById(id);
 
+// An export's page: the progress bar follows the export in place (no reload, so a screen
+// reader is not sent back to the top); when it is done, the page shows its download link.
+function exportProgress() {
+  const box = document.querySelector("[data-export-status]");
+  if (!box) return;
+  const bar = $("export-progress");
+  const label = $("export-progress-label");
+  const check = async () => {
+    let data = null;
+    try {
+      const response = await fetch(box.dataset.exportStatus, { credentials: "same-origin" });
+      if (response.ok) data = await response.json();
+    } catch (e) { data = null; }
+    if (data && (data.state === "queued" || data.state === "running")) {
+      bar.value = data.progress;
+      bar.textContent = data.progress + "%";
+      label.textContent = label.textContent.replace(/\d+% done/, data.progress + "% done");
+      setTimeout(check, 2000);
+    } else if (data) {
+      $("export-announce").textContent = "The export is " + data.state + ".";
+      location.assign($("export-check").href);  // the finished page: its link, or why not
+    } else {
+      setTimeout(check, 5000);
+    }
+  };
+  setTimeout(check, 2000);
+}
+
 function blankScreen() {
   const cover = $("blank-screen");
   const button = $("blank-screen-button");
@@ -37,6 +65,7 @@ function idleWarning() {
 }
 
 initAll();
+exportProgress();
 blankScreen();
 idleWarning();
 for (const enhance of (window.beaconEnhancements || [])) enhance();

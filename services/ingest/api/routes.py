@@ -59,15 +59,15 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/v1/incidents/{incident_id}/files", files.post_file)
     r.add_get("/v1/incidents/{incident_id}/files/{file_id}", files.get_file)
     r.add_get("/v1/pupils/{pupil_id}/chronology", chronology.get_chronology)
-    # Staff identity: passwords, sessions, authenticators.
-    r.add_post("/v1/password-reset", password_reset.post_reset_request)
-    r.add_post("/v1/password-reset/{token}", password_reset.post_reset)
     # Exports and reports (an elevated DSL/SLT session; the worker makes the file).
     r.add_post("/v1/pupils/{pupil_id}/exports", exports.post_pupil_export)
     r.add_post("/v1/schools/{school_id}/reports", exports.post_school_report)
     r.add_get("/v1/exports/{export_id}", exports.get_export)
     r.add_get("/v1/exports/{export_id}/file", exports.get_export_file)
     sars.add_routes(r)  # subject access requests: the register, its clock, its exports
+    # Staff identity: passwords, sessions, authenticators.
+    r.add_post("/v1/password-reset", password_reset.post_reset_request)
+    r.add_post("/v1/password-reset/{token}", password_reset.post_reset)
     r.add_post("/v1/session", login.post_session)
     r.add_delete("/v1/session", login.delete_session)
     r.add_post("/v1/session/elevate", login.post_elevate)

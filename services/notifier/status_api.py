@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shared import access, alerts, audit, fields
+from shared import access, alerts, audit, fields, paging
 from shared.auth import caller as auth
 from shared.auth import scopes
 from shared.auth.caller import Caller, client_ip
@@ -70,39 +70,12 @@ async def staff_alerts(request: web.Request) -> web.Response:
             await auth.viewer(conn, who), who.school_id, staff_id
         ):
             raise NotFound("No such staff member.")
-        page, per_page = _page(request)
+        page, per_page = paging.page_args(request, STAFF_PAGE_DEFAULT, STAFF_PAGE_MAX)
         # One row more than the page says whether there is a next one, without a count.
         rows = await alerts.staff_alerts(conn, staff_id, per_page + 1, (page - 1) * per_page)
         await _audit(conn, request, who, "alerts.view_staff", "staff", staff_id, page=str(page))
-    links = [_link(request, page - 1, per_page, "prev")] if page > 1 else []
-    if len(rows) > per_page:
-        links.append(_link(request, page + 1, per_page, "next"))
-    headers = {"Link": ", ".join(links)} if links else None
+    headers = paging.links(request, page, per_page, more=len(rows) > per_page)
     return web.json_response([alerts.alert_json(r) for r in rows[:per_page]], headers=headers)
-
-
-def _page(request: web.Request) -> tuple[int, int]:
-    """(page from 1, per_page at most STAFF_PAGE_MAX) from the query; 422 naming the bad one."""
-    page = _positive(request, "page", 1, 1_000_000)
-    per_page = min(_positive(request, "per_page", STAFF_PAGE_DEFAULT, None), STAFF_PAGE_MAX)
-    return page, per_page
-
-
-def _positive(request: web.Request, name: str, default: int, maximum: int | None) -> int:
-    raw = request.query.get(name, "")
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
-        raise InvalidInput(f"{name} must be a whole number from 1.", field=name)
-    if maximum is not None and int(raw) > maximum:
-        raise InvalidInput(f"{name} must be at most {maximum}.", field=name)
-    return int(raw)
-
-
-def _link(request: web.Request, page: int, per_page: int, rel: str) -> str:
-    """A relative reference (RFC 8288): built from the path only, never the Host header."""
-    url = request.rel_url.with_query({"page": page, "per_page": per_page})
-    return f'<{url}>; rel="{rel}"'
 
 
 async def mark_read(request: web.Request) -> web.Response:

@@ -1,6 +1,8 @@
 """Enrolling an authenticator, elevating, replayed codes, device removal, TOTP at login, and the
 chronology each kind of viewer gets (IDOR attempts across pupils and schools included)."""
 
+import re
+
 import pytest
 
 from shared.auth import totp
@@ -241,3 +243,29 @@ async def test_sql_injection_strings_are_just_text(client, schools, field, pg):
     # The string matched nobody (a link is stored before the 202) and dropped nothing.
     assert await pg.fetchval("SELECT count(*) FROM password_reset_tokens") == 0
     assert await pg.fetchval("SELECT count(*) FROM staff") == 2 * len(home.staff)
+
+
+async def test_the_chronology_is_paged_with_a_maximum(client, schools, pg):
+    """No unbounded list: per_page is cut to the maximum, the other pages are in Link, and
+    paging through gives every entry once, in order."""
+    home, _ = schools
+    async with pg.acquire() as conn:
+        for n in range(5):
+            await record_incident(conn, home, "S06", "P0001", [BEHAVIOUR], description=f"n{n}")
+    teacher = await signed_in(client, home, "S06")
+    whole = await (await teacher.request("GET", "/v1/pupils/P0001/chronology")).json()
+    assert len(whole) == 7  # the ordinary incident, its action and five more
+    seen, url = [], "/v1/pupils/P0001/chronology?per_page=3"
+    while url:
+        r = await teacher.request("GET", url)
+        assert r.status == 200
+        page = await r.json()
+        assert len(page) <= 3
+        seen += page
+        found = re.findall(r'<([^>]+)>; rel="next"', r.headers.get("Link", ""))
+        url = found[0] if found else ""
+    assert [e["id"] for e in seen] == [e["id"] for e in whole]
+    r = await teacher.request("GET", "/v1/pupils/P0001/chronology?per_page=100000")
+    assert r.status == 200 and len(await r.json()) == 7  # cut to the maximum, not refused
+    r = await teacher.request("GET", "/v1/pupils/P0001/chronology?page=0")
+    assert r.status == 422 and (await r.json())["field"] == "page"

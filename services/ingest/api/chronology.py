@@ -3,7 +3,8 @@
 Every entry passes shared.access first: what a viewer may not see is left out entirely (a
 teacher's chronology has no trace of a restricted incident), and every view is audited. The
 query and both rules live in services.ingest.records.chronology, shared with the staff page.
-Staff only: an API key, whatever its scopes, is refused (403).
+Staff only: an API key, whatever its scopes, is refused (403). Paged: `page` and `per_page`
+(at most API_PAGE_SIZE), the answer still an array, the other pages in a `Link` header.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import asyncpg
 from aiohttp import web
 
 from services.ingest.records import chronology
-from shared import fields
+from shared import fields, paging
 from shared.auth.caller import caller, client_ip, viewer
 from shared.problems import Forbidden, NotFound
 from shared.web import request_pool
+
+API_PAGE_SIZE = 500
 
 
 async def get_chronology(request: web.Request) -> web.Response:
@@ -30,8 +33,12 @@ async def get_chronology(request: web.Request) -> web.Response:
         pupil = await chronology.find_pupil(conn, who.school_id, external_id)
         if pupil is None:
             raise NotFound("No such pupil.")
-        found = await chronology.view_chronology(conn, v, pupil, ip=client_ip(request))
-    return web.json_response([_entry(e) for e in found.entries])
+        page, per_page = paging.page_args(request, API_PAGE_SIZE, API_PAGE_SIZE)
+        found = await chronology.view_chronology(
+            conn, v, pupil, page=page, size=per_page, ip=client_ip(request)
+        )
+    headers = paging.links(request, found.page, per_page, more=found.page < found.pages)
+    return web.json_response([_entry(e) for e in found.entries], headers=headers)
 
 
 def _entry(r: asyncpg.Record) -> dict[str, Any]:

@@ -127,8 +127,9 @@ async def view_chronology(
     filters: Filters = Filters(),  # noqa: B008 (frozen)
     page: int | None = None,
     ip: str | None = None,
+    size: int = PAGE_SIZE,
 ) -> Chronology:
-    """What `viewer` may see of the pupil's chronology; `page` (from 1) of PAGE_SIZE entries,
+    """What `viewer` may see of the pupil's chronology; `page` (from 1) of `size` entries,
     or every entry when None. Raises NotFound when the viewer may not see the pupil."""
     if not access.can_view_pupil(viewer, viewer.school_id, pupil["id"]):
         raise NotFound("No such pupil.")
@@ -139,9 +140,9 @@ async def view_chronology(
         total, pages = len(entries), 1
     else:
         total = await _count(conn, visible, filters)
-        pages = max(1, -(-total // PAGE_SIZE))
+        pages = max(1, -(-total // size))
         page = min(max(page, 1), pages)
-        entries = await _entries(conn, visible, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        entries = await _entries(conn, visible, filters, size, (page - 1) * size)
     seen = list(dict.fromkeys(e["incident_id"] for e in entries))
     await _audit(conn, viewer, pupil, seen, filters, page, ip)
     return Chronology(pupil, entries, total, page or 1, pages, seen)

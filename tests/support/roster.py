@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -60,8 +61,7 @@ PUPILS: list[dict[str, Any]] = [
 
 
 def roster() -> dict[str, Any]:
-    return {
-        "staff": [dict(s) for s in STAFF],
-        "classes": [dict(c) for c in CLASSES],
-        "pupils": [dict(p) for p in PUPILS],
-    }
+    """A deep copy: a test may change its copy (a role, a class) without changing the next
+    test's roster (a shallow copy once shared the role lists, and one test's new role leaked
+    into every later test of the run)."""
+    return copy.deepcopy({"staff": STAFF, "classes": CLASSES, "pupils": PUPILS})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
@@ -21,6 +20,7 @@ import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
@@ -189,7 +189,7 @@ async def _enqueue_many(
     round trips per job, which dominated the callers' time at a few hundred jobs/s."""
     if not event_ids:
         return []
-    now_ms = int(time.time() * 1000)
+    now_ms = timestamp_ms()  # arq's own clock (rounded ms): our scores sort with arq's
     async with redis.pipeline(transaction=False) as pipe:
         for event_id in event_ids:
             job = job_id(event_id)

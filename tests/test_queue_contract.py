@@ -5,7 +5,6 @@ or refusal rule fails here, not in production (pyproject.toml caps arq until it 
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from arq import Worker
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import deserialize_job, deserialize_job_raw
+from arq.utils import timestamp_ms
 from arq.worker import func
 
 from shared import queue
@@ -50,10 +50,10 @@ async def written(redis: ArqRedis, event_id: int) -> dict[str, Any]:
 
 
 async def test_our_enqueue_writes_what_arq_writes(redis: ArqRedis) -> None:
-    before_ms = int(time.time() * 1000)
+    before_ms = timestamp_ms()  # arq's clock: milliseconds, rounded
     assert await arq_enqueue(redis, 1)
     assert await queue.enqueue_resolve_many(redis, [2]) == [2]
-    after_ms = int(time.time() * 1000)
+    after_ms = timestamp_ms()
 
     assert sorted(await redis.keys("*")) == sorted(
         [

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 
@@ -41,6 +41,7 @@ class Viewer:
     roles: frozenset[str] = frozenset()
     elevated: bool = False
     taught_pupil_ids: frozenset[uuid.UUID] = frozenset()
+    # Among the incidents being judged only (with_incident_grants), never all of them:
     granted_incident_ids: frozenset[uuid.UUID] = frozenset()  # incident_access_grants
     alerted_incident_ids: frozenset[uuid.UUID] = frozenset()  # named on it, or sent an alert
     api_key_scopes: frozenset[str] = frozenset()
@@ -148,23 +149,34 @@ SELECT s.school_id, s.roles,
         JOIN classes c ON c.id = ct.class_id AND c.active
         JOIN pupil_classes pc ON pc.class_id = ct.class_id
         JOIN pupils p ON p.id = pc.pupil_id AND p.active
-        WHERE ct.staff_id = s.id) AS taught,
-  ARRAY(SELECT g.incident_id FROM incident_access_grants g WHERE g.staff_id = s.id) AS granted,
-  ARRAY(SELECT a.incident_id FROM alerts a WHERE a.recipient_id = s.id
+        WHERE ct.staff_id = s.id) AS taught
+FROM staff s WHERE s.id = $1 AND s.active
+"""
+
+# Grants and alerts among the incidents in question only: a head has tens of thousands of
+# alerts, and loading them all on every page cost more than the page.
+_INCIDENT_GRANTS = """
+SELECT
+  ARRAY(SELECT g.incident_id FROM incident_access_grants g
+        WHERE g.staff_id = $1 AND g.incident_id = ANY($2::uuid[])) AS granted,
+  ARRAY(SELECT a.incident_id FROM alerts a WHERE a.recipient_id = $1
+          AND a.incident_id = ANY($2::uuid[])
           AND NOT EXISTS (SELECT FROM incident_category_moves m
                           WHERE m.incident_id = a.incident_id AND m.moved_at >= a.queued_at)
-        UNION SELECT n.incident_id FROM incident_alert_staff n WHERE n.staff_id = s.id
+        UNION SELECT n.incident_id FROM incident_alert_staff n WHERE n.staff_id = $1
+          AND n.incident_id = ANY($2::uuid[])
           AND NOT EXISTS (SELECT FROM incident_category_moves m
                           WHERE m.incident_id = n.incident_id))
     AS alerted
-FROM staff s WHERE s.id = $1 AND s.active
 """
 
 
 async def load_viewer(
     conn: Connection, staff_id: uuid.UUID, elevated: bool = False
 ) -> Viewer | None:
-    """The viewer for an active member of staff (None when inactive or unknown)."""
+    """The viewer for an active member of staff (None when inactive or unknown), with no
+    incident grants yet: `with_incident_grants` adds those for the incidents about to be
+    judged, so a viewer never loaded with them is denied what only a grant would open."""
     row = await conn.fetchrow(_VIEWER, staff_id)
     if row is None:
         return None
@@ -174,6 +186,23 @@ async def load_viewer(
         roles=frozenset(row["roles"]),
         elevated=elevated,
         taught_pupil_ids=frozenset(row["taught"]),
+    )
+
+
+async def with_incident_grants(
+    conn: Connection, viewer: Viewer, incident_ids: Iterable[uuid.UUID]
+) -> Viewer:
+    """The viewer with what they were granted, named on or alerted to among `incident_ids`
+    (replacing what it carried). Nothing to load for a key or a whole-school viewer."""
+    if viewer.staff_id is None or viewer.sees_whole_school:
+        return viewer
+    ids = list(set(incident_ids))
+    if not ids:
+        return replace(viewer, granted_incident_ids=frozenset(), alerted_incident_ids=frozenset())
+    row = await conn.fetchrow(_INCIDENT_GRANTS, viewer.staff_id, ids)
+    assert row is not None  # a SELECT of arrays: always one row
+    return replace(
+        viewer,
         granted_incident_ids=frozenset(row["granted"]),
         alerted_incident_ids=frozenset(row["alerted"]),
     )
@@ -217,7 +246,10 @@ async def visible_incident(
 ) -> IncidentFacts:
     """The incident if the viewer may see it; otherwise 404, exactly as for a missing id."""
     facts = await incident_facts(conn, incident_id)
-    if facts is None or not can_view_incident(viewer, facts):
+    if facts is None:
+        raise NotFound("No such incident.")
+    viewer = await with_incident_grants(conn, viewer, [incident_id])
+    if not can_view_incident(viewer, facts):
         raise NotFound("No such incident.")
     return facts
 

@@ -188,6 +188,8 @@ async def test_load_viewer_and_facts_from_the_database(pg):
         secret = recorded.id
         finn = await access.load_viewer(conn, school.staff["S06"])
         hal = await access.load_viewer(conn, school.staff["S08"])
+        assert hal is not None and not hal.granted_incident_ids | hal.alerted_incident_ids
+        hal = await access.with_incident_grants(conn, hal, [secret, ordinary])
         facts = {i: await access.incident_facts(conn, i) for i in (ordinary, secret)}
         chronology = await access.pupil_incident_facts(conn, school.id, school.pupils["P0001"])
         assert (await access.visible_incident(conn, hal, secret)).restricted

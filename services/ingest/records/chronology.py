@@ -134,6 +134,7 @@ async def view_chronology(
     if not access.can_view_pupil(viewer, viewer.school_id, pupil["id"]):
         raise NotFound("No such pupil.")
     facts = await access.pupil_incident_facts(conn, viewer.school_id, pupil["id"])
+    viewer = await access.with_incident_grants(conn, viewer, (f.id for f in facts))
     visible = [f.id for f in access.visible_incidents(viewer, facts)]
     if page is None:
         entries = await _entries(conn, visible, filters, None, 0)

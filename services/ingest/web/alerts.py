@@ -59,6 +59,7 @@ async def my_alerts(request: web.Request) -> web.Response:
     async with request_pool(request).acquire() as conn:
         viewer = await _viewer(conn, s)
         rows = await alerts.inbox(conn, s.staff_id, page)
+        viewer = await access.with_incident_grants(conn, viewer, (r["incident_id"] for r in rows))
         counts = await alerts.inbox_counts(conn, s.staff_id)
     total = counts["new"] + counts["read"] + counts["actioned"]
     pages = max(1, -(-total // alerts.INBOX_PAGE_SIZE))

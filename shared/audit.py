@@ -1,11 +1,12 @@
 """The append-only, tamper-evident audit log: who did or saw what, when, from where.
 
-Each school has its own chain (plus one for events with no school): entry n carries
-seq = n, prev_hash = hash of entry n-1 (32 zero bytes for the first) and
-hash = sha256(prev_hash || canonical JSON of the entry). Appends to one chain are serialised by
-a transaction-scoped advisory lock, and `audit_heads` records each chain's newest entry so that
-deleting the tail is caught as well as an edit or a gap. The table refuses UPDATE and DELETE;
-the chain is what shows that nobody went around that (e.g. a superuser disabling the trigger).
+Each school has its own chain (plus one for events with no school): entry n carries seq = n,
+prev_hash = hash of entry n-1 (32 zero bytes for the first) and hash = sha256(prev_hash ||
+canonical JSON of the entry). Appends to one chain are serialised by a row lock on the chain's
+head (an advisory lock for its first entry): `audit_heads` records each chain's newest entry so
+that deleting the tail is caught as well as an edit or a gap. The table refuses UPDATE and
+DELETE; the chain is what shows that nobody went around that (e.g. a superuser disabling the
+trigger).
 
 A chain alone does not: whoever owns the database can delete rows and re-hash the rest. So each
 entry also carries mac = HMAC(audit key, key id, hash) with a key that is not in the database
@@ -120,8 +121,8 @@ async def append(
     ip: str | None = None,
     detail: Mapping[str, JsonValue] | None = None,
 ) -> int:
-    """Append one entry; returns its id. Runs in the caller's transaction when there is one
-    (as a savepoint), so an audited read or write and its entry commit together."""
+    """Append one entry; returns its id. Runs in the caller's transaction when there is one,
+    so an audited read or write and its entry commit together (or neither does)."""
     entry = {
         "school_id": _text(school_id),
         "at": datetime.now(UTC).isoformat(),
@@ -133,45 +134,65 @@ async def append(
         "ip": _ip(ip),
         "detail": _checked(dict(detail or {})),
     }
+    if conn.is_in_transaction():  # the caller's: its view or change commits with the entry
+        return await _append(conn, school_id, actor_staff_id, actor_api_key_id, entry)
     async with conn.transaction():
+        return await _append(conn, school_id, actor_staff_id, actor_api_key_id, entry)
+
+
+# The chain's head, locked until the transaction ends: appends to one chain queue here. Read
+# committed re-reads a head that changed while we waited, so each append follows the last.
+_HEAD = "SELECT seq, hash FROM audit_heads WHERE school_id IS NOT DISTINCT FROM $1 FOR UPDATE"
+
+_APPEND = """
+WITH entry AS (
+    INSERT INTO audit_log (school_id, seq, at, actor_staff_id, actor_api_key_id, action,
+                           subject_type, subject_id, ip, detail, prev_hash, hash, key_id, mac)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14)
+    RETURNING id)
+INSERT INTO audit_heads (school_id, seq, hash) VALUES ($1, $2, $12)
+ON CONFLICT (school_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash
+RETURNING (SELECT id FROM entry)"""
+
+
+async def _append(
+    conn: Connection,
+    school_id: uuid.UUID | None,
+    actor_staff_id: uuid.UUID | None,
+    actor_api_key_id: uuid.UUID | None,
+    entry: dict[str, Any],
+) -> int:
+    """Two round trips: lock and read the head, then the entry and the new head together."""
+    head = await conn.fetchrow(_HEAD, school_id)
+    if head is None:
+        # A chain's first entry has no head row to lock: first appends queue on an advisory
+        # lock instead, then lock the head one of them may have committed meanwhile.
         await conn.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext(coalesce($2, '')))",
             _LOCK_CLASS,
             entry["school_id"],
         )
-        head = await conn.fetchrow(
-            "SELECT seq, hash FROM audit_heads WHERE school_id IS NOT DISTINCT FROM $1", school_id
-        )
-        seq, prev = (head["seq"] + 1, bytes(head["hash"])) if head else (1, GENESIS)
-        digest = entry_hash(prev, {**entry, "seq": seq})
-        key_id, mac = _signature(digest)
-        entry_id: int = await conn.fetchval(
-            """INSERT INTO audit_log (school_id, seq, at, actor_staff_id, actor_api_key_id,
-                   action, subject_type, subject_id, ip, detail, prev_hash, hash, key_id, mac)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14)
-               RETURNING id""",
-            school_id,
-            seq,
-            datetime.fromisoformat(entry["at"]),
-            actor_staff_id,
-            actor_api_key_id,
-            action,
-            subject_type,
-            entry["subject_id"],
-            entry["ip"],
-            canonical(entry["detail"]),
-            prev,
-            digest,
-            key_id,
-            mac,
-        )
-        await conn.execute(
-            """INSERT INTO audit_heads (school_id, seq, hash) VALUES ($1, $2, $3)
-               ON CONFLICT (school_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash""",
-            school_id,
-            seq,
-            digest,
-        )
+        head = await conn.fetchrow(_HEAD, school_id)
+    seq, prev = (head["seq"] + 1, bytes(head["hash"])) if head else (1, GENESIS)
+    digest = entry_hash(prev, {**entry, "seq": seq})
+    key_id, mac = _signature(digest)
+    entry_id: int = await conn.fetchval(
+        _APPEND,
+        school_id,
+        seq,
+        datetime.fromisoformat(entry["at"]),
+        actor_staff_id,
+        actor_api_key_id,
+        entry["action"],
+        entry["subject_type"],
+        entry["subject_id"],
+        entry["ip"],
+        canonical(entry["detail"]),
+        prev,
+        digest,
+        key_id,
+        mac,
+    )
     return entry_id
 
 

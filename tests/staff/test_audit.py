@@ -129,11 +129,13 @@ async def test_concurrent_appends_keep_each_chain_linear(pg):
             for _ in range(n):
                 await audit.append(conn, school_id=sid, action="login.success")
 
-    await asyncio.gather(*(writer(s, 10) for s in (school, other, school, other, None)))
+    # Four writers per chain race for each chain's first entry (no head row to lock yet) and
+    # then queue on the head row.
+    await asyncio.gather(*(writer(s, 10) for s in (school, other, None) * 4))
     async with pg.acquire() as conn:
         assert await audit.verify(conn) == []
         assert (
-            await conn.fetchval("SELECT max(seq) FROM audit_log WHERE school_id = $1", school) == 20
+            await conn.fetchval("SELECT max(seq) FROM audit_log WHERE school_id = $1", school) == 40
         )
 
 

@@ -40,6 +40,7 @@ class Viewer:
     api_key_id: uuid.UUID | None = None
     roles: frozenset[str] = frozenset()
     elevated: bool = False
+    ref: str | None = None  # a member of staff's id as the school's MIS names it
     taught_pupil_ids: frozenset[uuid.UUID] = frozenset()
     # Among the incidents being judged only (with_incident_grants), never all of them:
     granted_incident_ids: frozenset[uuid.UUID] = frozenset()  # incident_access_grants
@@ -144,7 +145,7 @@ def can_change_settings(viewer: Viewer, school_id: uuid.UUID) -> bool:
 # about an ordinary incident: it opens nothing once the incident is restricted.
 
 _VIEWER = """
-SELECT s.school_id, s.roles,
+SELECT s.school_id, s.roles, s.external_id,
   ARRAY(SELECT DISTINCT pc.pupil_id FROM class_teachers ct
         JOIN classes c ON c.id = ct.class_id AND c.active
         JOIN pupil_classes pc ON pc.class_id = ct.class_id
@@ -185,6 +186,7 @@ async def load_viewer(
         staff_id=staff_id,
         roles=frozenset(row["roles"]),
         elevated=elevated,
+        ref=row["external_id"],
         taught_pupil_ids=frozenset(row["taught"]),
     )
 

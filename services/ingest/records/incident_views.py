@@ -37,8 +37,6 @@ SELECT id, external_id, first_name || ' ' || last_name AS name FROM staff
 WHERE school_id = $1 AND active AND roles <> '{admin}' AND roles <> '{}'
 ORDER BY lower(last_name), lower(first_name), external_id"""
 
-_STAFF_ID = "SELECT external_id FROM staff WHERE id = $1 AND school_id = $2 AND active"
-
 _INCIDENT = """
 SELECT i.id, i.reference, i.occurred_at, i.recorded_at, i.description, i.author_id,
        p.external_id AS pupil_ref, p.first_name || ' ' || p.last_name AS pupil,
@@ -151,12 +149,6 @@ async def category_groups(conn: Connection, school_id: uuid.UUID) -> list[Catego
 async def active_staff(conn: Connection, school_id: uuid.UUID) -> list[asyncpg.Record]:
     """Everyone who can be alerted: active staff with a role beyond admin."""
     return await conn.fetch(_STAFF, school_id, timeout=STATEMENT_TIMEOUT)
-
-
-async def staff_ref(conn: Connection, school_id: uuid.UUID, staff_id: uuid.UUID) -> str | None:
-    """The member of staff's id as the school's MIS names it (None: inactive or unknown)."""
-    ref: str | None = await conn.fetchval(_STAFF_ID, staff_id, school_id, timeout=STATEMENT_TIMEOUT)
-    return ref
 
 
 async def incident_page(

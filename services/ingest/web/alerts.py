@@ -20,8 +20,6 @@ from services.ingest.web.rendering import render
 from shared import access, alerts, audit
 from shared.access import IncidentFacts, Viewer
 from shared.auth.caller import client_ip
-from shared.auth.sessions import Session
-from shared.database import Connection
 from shared.problems import NotFound
 from shared.web import request_pool
 
@@ -57,7 +55,7 @@ async def my_alerts(request: web.Request) -> web.Response:
     s = await guard.staff_session(request)
     page = _page_number(request.query.get("page"))
     async with request_pool(request).acquire() as conn:
-        viewer = await _viewer(conn, s)
+        viewer = guard.viewer(request)
         rows = await alerts.inbox(conn, s.staff_id, page)
         viewer = await access.with_incident_grants(conn, viewer, (r["incident_id"] for r in rows))
         counts = await alerts.inbox_counts(conn, s.staff_id)
@@ -77,13 +75,6 @@ def _page_number(raw: str | None) -> int:
         return max(1, min(int(raw or "1"), 100_000))
     except ValueError:
         return 1
-
-
-async def _viewer(conn: Connection, s: Session) -> Viewer:
-    viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
-    if viewer is None:
-        raise guard.to_login_error()
-    return viewer
 
 
 def _shown(viewer: Viewer, row: asyncpg.Record) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
 from multidict import MultiDict
 
 from services.ingest.records import incident_views as views
@@ -45,17 +46,15 @@ class Me:
         return bool(self.viewer.roles & PRIVILEGED_ROLES)
 
 
-async def me_of(conn: Connection, s: Session) -> Me:
-    viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
-    ref = await views.staff_ref(conn, s.school_id, s.staff_id)
-    if viewer is None or ref is None:
-        raise guard.to_login_error()
-    return Me(viewer, ref)
+def me_of(request: web.Request) -> Me:
+    viewer = guard.viewer(request)
+    assert viewer.ref is not None  # a member of staff's viewer always has one
+    return Me(viewer, viewer.ref)
 
 
-async def recorder(conn: Connection, s: Session) -> Me:
-    me = await me_of(conn, s)
-    if not access.can_add_incident(me.viewer, s.school_id):
+def recorder(request: web.Request) -> Me:
+    me = me_of(request)
+    if not access.can_add_incident(me.viewer, me.viewer.school_id):
         raise Forbidden("Only teaching, pastoral and leadership staff record concerns.")
     return me
 

@@ -28,7 +28,7 @@ from services.ingest.records import chronology
 from services.ingest.records import exports as records
 from services.ingest.web import guard
 from services.ingest.web.rendering import render
-from shared import access, fields
+from shared import fields
 from shared.access import Viewer
 from shared.auth.caller import client_ip
 from shared.auth.sessions import Session
@@ -63,9 +63,7 @@ async def exporter(
 ) -> Viewer:
     """The viewer if they may export (or, given `export_id`, read that export: a SAR handler
     reads a subject access export); to elevate first if they could; else the 404 page."""
-    viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
-    if viewer is None or viewer.school_id != s.school_id:
-        raise guard.to_login_error()
+    viewer = guard.viewer(request)
     if export_id is not None and s.elevated:
         try:
             await records.check_reader(conn, viewer, export_id)

@@ -14,6 +14,8 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from shared import access
+from shared.access import Viewer
 from shared.auth import state
 from shared.auth.sessions import Session, cookie_value
 from shared.problems import Forbidden
@@ -22,7 +24,8 @@ from shared.web import request_pool
 MAX_NEXT = 500
 # The signed-in person's roles, for the layout's menu (what they can reach, nothing more).
 ROLES = web.RequestKey("roles", frozenset)
-_ROLES = "SELECT roles FROM staff WHERE id = $1 AND school_id = $2 AND active"
+# Who they are to the need-to-know policy, loaded once per page by `staff_session`.
+VIEWER = web.RequestKey("viewer", Viewer)
 
 
 def safe_next(raw: str | None, default: str = "/") -> str:
@@ -59,11 +62,18 @@ async def staff_session(request: web.Request, elevated: bool = False) -> Session
         raise web.HTTPSeeOther("/enrol")
     if elevated and not s.elevated:
         raise web.HTTPSeeOther(f"/elevate?next={quote(request.path_qs, safe='')}")
-    roles = await request_pool(request).fetchval(_ROLES, s.staff_id, s.school_id)
-    if roles is None:
+    async with request_pool(request).acquire() as conn:
+        viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
+    if viewer is None or viewer.school_id != s.school_id:
         raise to_login_error()
-    request[ROLES] = frozenset(roles)
+    request[ROLES] = viewer.roles
+    request[VIEWER] = viewer
     return s
+
+
+def viewer(request: web.Request) -> Viewer:
+    """The page's viewer (`staff_session` first): no incident grants yet."""
+    return request[VIEWER]
 
 
 def check_form(form: Mapping[str, object], s: Session) -> None:

@@ -87,7 +87,7 @@ async def new_concern(request: web.Request) -> web.Response:
     s = await guard.staff_session(request)
     values = concern.defaults(request.query.get("pupil", ""), request.query.get("q", ""))
     async with request_pool(request).acquire() as conn:
-        me = await concern.recorder(conn, s)
+        me = concern.recorder(request)
         context = await concern.form_context(conn, s, me, values, {})
     return render(request, "record_concern.html", context, s)
 
@@ -99,7 +99,7 @@ async def record_concern(request: web.Request) -> web.Response:
     values = concern.values_of(posted.form)
     now = dt.datetime.now(dt.UTC)
     async with request_pool(request).acquire() as conn:
-        me = await concern.recorder(conn, s)
+        me = concern.recorder(request)
         errors, occurred = concern.check(values, posted, now)
         if not errors:
             body, rows = concern.body_of(values, me, occurred)
@@ -173,7 +173,7 @@ async def incident_page(request: web.Request) -> web.Response:
     incident_id = _incident_id(request)
     banner = ""
     async with request_pool(request).acquire() as conn:
-        me = await concern.me_of(conn, s)
+        me = concern.me_of(request)
         context = await _incident_context(request, conn, s, me, incident_id)
     reference = context["incident"]["reference"]
     if "recorded" in request.query:
@@ -270,7 +270,7 @@ async def add_action(request: web.Request) -> web.Response:
         "category": "",
     }
     async with request_pool(request).acquire() as conn:
-        me = await concern.recorder(conn, s)
+        me = concern.recorder(request)
         facts = await access.visible_incident(conn, me.viewer, incident_id)
         errors, row = {}, None
         if not typed["action"]:
@@ -336,7 +336,7 @@ async def restrict(request: web.Request) -> web.Response:
     slug = form.get("category")
     slug = slug if isinstance(slug, str) else ""
     async with request_pool(request).acquire() as conn:
-        me = await concern.me_of(conn, s)
+        me = concern.me_of(request)
         if not me.viewer.sees_whole_school:
             raise Forbidden("Only DSL, SLT and pastoral staff move incidents.")
         await access.visible_incident(conn, me.viewer, incident_id)

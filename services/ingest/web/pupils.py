@@ -24,8 +24,6 @@ from services.ingest.web.rendering import render
 from shared import access, fields
 from shared.access import Viewer
 from shared.auth.caller import client_ip
-from shared.auth.sessions import Session
-from shared.database import Connection
 from shared.domain import PRIVILEGED_ROLES
 from shared.problems import NotFound
 from shared.web import request_pool
@@ -45,7 +43,7 @@ async def pupils_page(request: web.Request) -> web.Response:
     s = await guard.staff_session(request)
     q = request.query.get("q", "").strip()[:MAX_QUERY]
     async with request_pool(request).acquire() as conn:
-        viewer = await _viewer(conn, s)
+        viewer = guard.viewer(request)
         if q and _may_elevate(viewer):
             raise _to_elevate(request)
         found = await chronology.search_pupils(conn, viewer, q)
@@ -63,7 +61,7 @@ async def chronology_page(request: web.Request) -> web.Response:
     s = await guard.staff_session(request)
     external_id = fields.path_key(request.match_info["pupil_id"], "pupil")
     async with request_pool(request).acquire() as conn, conn.transaction():
-        viewer = await _viewer(conn, s)
+        viewer = guard.viewer(request)
         pupil = await chronology.find_pupil(conn, s.school_id, external_id)
         if pupil is None or not access.can_view_pupil(viewer, s.school_id, pupil["id"]):
             if _may_elevate(viewer):
@@ -94,13 +92,6 @@ async def chronology_page(request: web.Request) -> web.Response:
         "error_list": list(errors.items()),
     }
     return render(request, "chronology.html", context, s, status=400 if errors else 200)
-
-
-async def _viewer(conn: Connection, s: Session) -> Viewer:
-    viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
-    if viewer is None or viewer.school_id != s.school_id:
-        raise guard.to_login_error()
-    return viewer
 
 
 def _may_elevate(viewer: Viewer) -> bool:

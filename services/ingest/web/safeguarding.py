@@ -23,7 +23,7 @@ from aiohttp import web
 from services.ingest.records import safeguarding as overview_queries
 from services.ingest.web import guard
 from services.ingest.web.rendering import render
-from shared import access, audit
+from shared import audit
 from shared.auth.caller import client_ip
 from shared.database import Connection
 from shared.domain import Role
@@ -43,9 +43,7 @@ async def overview(request: web.Request) -> web.Response:
     s = await guard.staff_session(request)
     page = _page_number(request.query.get("page"))
     async with request_pool(request).acquire() as conn, conn.transaction():
-        viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
-        if viewer is None or viewer.school_id != s.school_id:
-            raise guard.to_login_error()
+        viewer = guard.viewer(request)
         if not OVERVIEW_ROLES & viewer.roles:
             raise NotFound("No such page.")
         if not s.elevated:

@@ -24,7 +24,6 @@ from services.ingest.records import sar_reviews, sars
 from services.ingest.web import guard
 from services.ingest.web.exports import STATES
 from services.ingest.web.rendering import render
-from shared import access
 from shared.access import Viewer
 from shared.auth.caller import client_ip
 from shared.auth.sessions import Session
@@ -48,9 +47,7 @@ def add_routes(r: web.UrlDispatcher) -> None:
 
 async def handler(request: web.Request, conn: Connection, s: Session) -> Viewer:
     """The viewer if they may handle SARs; to elevate first if they could; else 404."""
-    viewer = await access.load_viewer(conn, s.staff_id, s.elevated)
-    if viewer is None or viewer.school_id != s.school_id:
-        raise guard.to_login_error()
+    viewer = guard.viewer(request)
     if not await sars.could_handle(conn, viewer):
         raise NotFound("No such page.")
     if not viewer.elevated:

@@ -2,12 +2,15 @@
 
 A school of 1,000 pupils with 100,000 incidents, leaders with a head's 20,000 alerts each and a
 pupil whose chronology has 500 entries; `beacon ingest` as a process; 20 elevated staff
-sessions each asking in turn for "My alerts", an incident page and the 500-entry chronology
-as fast as answers come, while an open-loop API client posts incidents at `--api-rate`
-(default 200/s). Prints p50/p99 per page and the API's figures; JSON in bench/results/.
+sessions each asking in turn for "My alerts", an incident page and the 500-entry chronology,
+with `--think` seconds between pages (1 s by default, several times faster than people read;
+0: as fast as answers come, which measures how many pages one process serves), while an
+open-loop API client posts incidents at `--api-rate` (default 200/s). Prints p50/p99 per page
+and the API's figures; JSON in bench/results/.
 
     python3 bench/pages.py                      # 30 s of load
     python3 bench/pages.py --duration 10 --api-rate 100
+    python3 bench/pages.py --think 0            # closed loop: pages as fast as they come
     python3 bench/pages.py --quick              # smoke run: small school, 3 s
 
 The school is seeded with set-based SQL (the shape ingest stores; 100,000 incidents through the
@@ -20,6 +23,8 @@ import argparse
 import asyncio
 import json
 import os
+import random
+import subprocess
 import sys
 import time
 from contextlib import AsyncExitStack
@@ -216,10 +221,16 @@ async def browse(
     staff: Staff,
     pages: dict[str, str],
     until: float,
+    think: float,
     seen: dict[str, list[float]],
     statuses: dict[str, dict[int, int]],
 ) -> None:
+    """One person: a page, then `think` seconds on average reading it (uniform, 0.5x to 1.5x,
+    so twenty people drift apart), then the next; 0 asks again as soon as an answer comes. A
+    503 is read as a person would: wait its Retry-After, then ask again."""
     names = list(pages)
+    rng = random.Random(id(staff))
+    await asyncio.sleep(rng.uniform(0, think))
     i = 0
     while time.monotonic() < until:
         name = names[i % len(names)]
@@ -228,6 +239,8 @@ async def browse(
         if status == 200:
             seen[name].append(seconds)
         i += 1
+        pause = rng.uniform(0.5 * think, 1.5 * think) if think else 0.0
+        await asyncio.sleep(max(pause, 1.0) if status == 503 else pause)
 
 
 async def api_load(url: str, key: str, rate: float, duration: float) -> dict[str, Any]:
@@ -251,6 +264,26 @@ async def api_load(url: str, key: str, rate: float, duration: float) -> dict[str
         return load.summarize(await load.open_loop(rate, duration, fire))
 
 
+def profile(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
+    """py-spy samples ingest for the load's duration: collapsed stacks, one per line."""
+    return subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--format",
+            "raw",
+            "--output",
+            out,
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
         dsn = await beacon_database(stack)
@@ -262,7 +295,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             API_KEY_RATE="0",
             BEACON_SESSION_IDLE_SECONDS="3600",
         )
-        beacon_service(stack, "ingest", env)
+        ingest = beacon_service(stack, "ingest", env)
         url = f"http://127.0.0.1:{env['INGEST_PORT']}"
         school_id, key = await provision_school(url, school_roster(args.pupils))
         started = time.monotonic()
@@ -276,14 +309,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "incident": f"/incidents/{facts['incident']}",
             "chronology": f"/pupils/{facts['pupil']}",
         }
-        seen: dict[str, list[float]] = {name: [] for name in pages}
-        statuses: dict[str, dict[int, int]] = {name: {} for name in pages}
-        until = time.monotonic() + args.duration
-        api_task = asyncio.create_task(api_load(url, key, args.api_rate, args.duration))
-        await asyncio.gather(*(browse(s, pages, until, seen, statuses) for s in staff))
-        api = await api_task
+        for s in staff:  # warm: each page's templates compiled, each connection open
+            for path in pages.values():
+                await s.get(path)
+        phases = []
+        for n, think in enumerate(args.think):
+            profile_to = f"{args.profile}.{n}" if args.profile else None
+            assert ingest.proc is not None
+            phase = await measure(url, key, staff, pages, think, args, ingest.proc.pid, profile_to)
+            phases.append(phase)
         for s in staff:
             await s.http.close()
+    return {"phases": phases, "seeded_s": seeded_s}
+
+
+async def measure(
+    url: str,
+    key: str,
+    staff: list[Staff],
+    pages: dict[str, str],
+    think: float,
+    args: argparse.Namespace,
+    pid: int,
+    profile_to: str | None,
+) -> dict[str, Any]:
+    """One phase: every person browsing with `think` while the API load runs."""
+    seen: dict[str, list[float]] = {name: [] for name in pages}
+    statuses: dict[str, dict[int, int]] = {name: {} for name in pages}
+    until = time.monotonic() + args.duration
+    spy = profile(pid, args.duration, profile_to) if profile_to else None
+    api_task = asyncio.create_task(api_load(url, key, args.api_rate, args.duration))
+    await asyncio.gather(*(browse(s, pages, until, think, seen, statuses) for s in staff))
+    api = await api_task
+    if spy is not None:
+        spy.wait()
     rows = [
         {
             "page": name,
@@ -295,18 +354,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         for name, v in seen.items()
     ]
-    return {"pages": rows, "api": api, "seeded_s": seeded_s}
+    answered = sum(len(v) for v in seen.values())
+    return {"think_s": think, "pages": rows, "pages_per_s": answered / args.duration, "api": api}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--api-rate", type=float, default=200.0)
+    p.add_argument(
+        "--think",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[1.0],
+        help="seconds a person spends on a page before the next, on average (0: none); "
+        "several (1,0) run one after another on the same school",
+    )
     p.add_argument("--staff", type=int, default=LEADERS, help=f"at most {LEADERS}")
     p.add_argument("--pupils", type=int, default=1000)
     p.add_argument("--incidents", type=int, default=100_000)
     p.add_argument("--alerts", type=int, default=20_000)
     p.add_argument("--chronology", type=int, default=500)
+    p.add_argument("--profile", metavar="FILE", help="py-spy's collapsed stacks of ingest")
     p.add_argument("--quick", action="store_true", help="smoke run: a small school for 3 s")
     args = p.parse_args(argv)
     if args.quick:
@@ -319,15 +387,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load_before = os.getloadavg()
     result = asyncio.run(run(args))
-    print(
-        f"seeded in {result['seeded_s']:.1f} s; {args.staff} staff for {args.duration:.0f} s "
-        f"while the API is offered {args.api_rate:.0f} incidents/s"
-    )
-    print_table(result["pages"], ["page", "answers", "p50_ms", "p99_ms", "max_ms", "statuses"])
-    api = result["api"]
-    print_table(
-        [api], ["offered_per_s", "accepted_per_s", "p50_ms", "p99_ms", "shed_share", "other_5xx"]
-    )
+    print(f"seeded in {result['seeded_s']:.1f} s")
+    for phase in result["phases"]:
+        print(
+            f"\n{args.staff} staff, think {phase['think_s']:g} s, for {args.duration:.0f} s, while "
+            f"the API is offered {args.api_rate:.0f} incidents/s: "
+            f"{phase['pages_per_s']:.1f} pages/s answered"
+        )
+        print_table(phase["pages"], ["page", "answers", "p50_ms", "p99_ms", "max_ms", "statuses"])
+        print_table(
+            [phase["api"]],
+            ["offered_per_s", "accepted_per_s", "p50_ms", "p99_ms", "shed_share", "other_5xx"],
+        )
     result.update(
         command=" ".join(sys.argv),
         commit=git_commit(),

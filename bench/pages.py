@@ -313,11 +313,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for path in pages.values():
                 await s.get(path)
         phases = []
-        for n, think in enumerate(args.think):
+        runs = [(rate, think) for rate in args.api_rate for think in args.think]
+        for n, (rate, think) in enumerate(runs):
             profile_to = f"{args.profile}.{n}" if args.profile else None
             assert ingest.proc is not None
-            phase = await measure(url, key, staff, pages, think, args, ingest.proc.pid, profile_to)
-            phases.append(phase)
+            pid = ingest.proc.pid
+            phases.append(await measure(url, key, staff, pages, rate, think, args, pid, profile_to))
         for s in staff:
             await s.http.close()
     return {"phases": phases, "seeded_s": seeded_s}
@@ -328,6 +329,7 @@ async def measure(
     key: str,
     staff: list[Staff],
     pages: dict[str, str],
+    api_rate: float,
     think: float,
     args: argparse.Namespace,
     pid: int,
@@ -338,7 +340,9 @@ async def measure(
     statuses: dict[str, dict[int, int]] = {name: {} for name in pages}
     until = time.monotonic() + args.duration
     spy = profile(pid, args.duration, profile_to) if profile_to else None
-    api_task = asyncio.create_task(api_load(url, key, args.api_rate, args.duration))
+    api_task = asyncio.create_task(
+        api_load(url, key, api_rate, args.duration) if api_rate else asyncio.sleep(0, {})
+    )
     await asyncio.gather(*(browse(s, pages, until, think, seen, statuses) for s in staff))
     api = await api_task
     if spy is not None:
@@ -355,13 +359,19 @@ async def measure(
         for name, v in seen.items()
     ]
     answered = sum(len(v) for v in seen.values())
-    return {"think_s": think, "pages": rows, "pages_per_s": answered / args.duration, "api": api}
+    per_s = answered / args.duration
+    return {"api_rate": api_rate, "think_s": think, "pages": rows, "pages_per_s": per_s, "api": api}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--duration", type=float, default=30.0)
-    p.add_argument("--api-rate", type=float, default=200.0)
+    p.add_argument(
+        "--api-rate",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[200.0],
+        help="incidents/s offered to the API; several (200,0) run in turn",
+    )
     p.add_argument(
         "--think",
         type=lambda v: [float(x) for x in v.split(",")],
@@ -378,7 +388,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: a small school for 3 s")
     args = p.parse_args(argv)
     if args.quick:
-        args.duration, args.api_rate, args.staff = 3.0, 20.0, 2
+        args.duration, args.api_rate, args.staff = 3.0, [20.0], 2
         args.pupils, args.incidents, args.alerts, args.chronology = 50, 2_000, 500, 100
     return args
 
@@ -391,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     for phase in result["phases"]:
         print(
             f"\n{args.staff} staff, think {phase['think_s']:g} s, for {args.duration:.0f} s, while "
-            f"the API is offered {args.api_rate:.0f} incidents/s: "
+            f"the API is offered {phase['api_rate']:.0f} incidents/s: "
             f"{phase['pages_per_s']:.1f} pages/s answered"
         )
         print_table(phase["pages"], ["page", "answers", "p50_ms", "p99_ms", "max_ms", "statuses"])

@@ -49,6 +49,7 @@ from bench.stack import (  # noqa: E402
 from shared.auth import accounts, totp  # noqa: E402
 from shared.auth.passwords import hash_password  # noqa: E402
 from shared.auth.totp import SecretBox, derive_key  # noqa: E402
+from tests.support.databases import ADMIN_URL, create_database  # noqa: E402
 
 PASSWORD = "Kettle-Drum-93!"
 LEADERS = 20
@@ -286,7 +287,13 @@ def profile(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
-        dsn = await beacon_database(stack)
+        kept = json.loads(Path(args.reuse).read_text()) if args.reuse else None
+        if kept is not None:
+            dsn = kept["dsn"]
+        elif args.keep:
+            dsn = await create_database(ADMIN_URL)  # left for --reuse: drop it yourself
+        else:
+            dsn = await beacon_database(stack)
         redis = redis_server(stack)
         env = beacon_env(
             dsn,
@@ -297,9 +304,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         ingest = beacon_service(stack, "ingest", env)
         url = f"http://127.0.0.1:{env['INGEST_PORT']}"
-        school_id, key = await provision_school(url, school_roster(args.pupils))
         started = time.monotonic()
-        facts = await seed(dsn, school_id, args.incidents, args.alerts, args.chronology)
+        if kept is not None:
+            key, facts = kept["key"], kept["facts"]
+        else:
+            school_id, key = await provision_school(url, school_roster(args.pupils))
+            facts = await seed(dsn, school_id, args.incidents, args.alerts, args.chronology)
+        if args.keep:
+            Path(args.keep).write_text(json.dumps({"dsn": dsn, "key": key, "facts": facts}))
         seeded_s = time.monotonic() - started
         staff = [Staff(url) for _ in range(args.staff)]
         for n, s in enumerate(staff):
@@ -384,6 +396,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--incidents", type=int, default=100_000)
     p.add_argument("--alerts", type=int, default=20_000)
     p.add_argument("--chronology", type=int, default=500)
+    p.add_argument("--keep", metavar="FILE", help="keep the seeded database, described in FILE")
+    p.add_argument("--reuse", metavar="FILE", help="measure the database a --keep run left")
     p.add_argument("--profile", metavar="FILE", help="py-spy's collapsed stacks of ingest")
     p.add_argument("--quick", action="store_true", help="smoke run: a small school for 3 s")
     args = p.parse_args(argv)

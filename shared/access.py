@@ -221,9 +221,12 @@ _FACTS_COLUMNS = """i.id, i.school_id, i.pupil_id, i.api_key_id, i.restricted,
 
 _INCIDENT_FACTS = f"SELECT {_FACTS_COLUMNS} FROM incidents i WHERE i.id = $1"  # noqa: S608
 
+# A UNION of two index scans: written as `pupil_id = $2 OR id IN (...)` the planner read every
+# incident of the school (19 ms at 100,000 of them, for a chronology of 450).
 _PUPIL_INCIDENT_FACTS = f"""SELECT {_FACTS_COLUMNS} FROM incidents i
-WHERE i.school_id = $1 AND (i.pupil_id = $2 OR i.id IN (
-      SELECT incident_id FROM incident_linked_pupils WHERE pupil_id = $2))
+WHERE i.school_id = $1 AND i.id IN (
+      SELECT p.id FROM incidents p WHERE p.school_id = $1 AND p.pupil_id = $2
+      UNION SELECT l.incident_id FROM incident_linked_pupils l WHERE l.pupil_id = $2)
 ORDER BY i.occurred_at, i.recorded_at"""  # noqa: S608 (constant text, no input)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from shared import database
+from shared import database, runtime
 from shared.config import (
     ConfigError,
     Settings,
@@ -126,6 +126,7 @@ def _service(args: argparse.Namespace) -> int:
 
         return 0 if asyncio.run(check(settings)) else 1
     configure_logging(settings.log_level, service=args.name)
+    runtime.use_uvloop()
     if args.name == "ingest":
         from services.ingest.main import run
     elif args.name == "worker":

@@ -36,7 +36,7 @@ from services.ingest.records.incidents import STATEMENT_TIMEOUT
 from services.ingest.web import routes as pages
 from services.ingest.web import uploads as web_uploads
 from services.ingest.worker_bell import WorkerBell
-from shared import database
+from shared import database, runtime
 from shared.auth import state as auth_state
 from shared.auth.caller import KEY_PATH
 from shared.auth.state import AuthConfig
@@ -159,9 +159,11 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 
 def run(settings: Settings) -> None:
+    app = create_app(settings)
+    app.on_startup.append(runtime.freeze_heap)
     # Access logs off: per-request lines cost throughput; metrics carry the request counts.
     web.run_app(
-        create_app(settings),
+        app,
         host="0.0.0.0",  # noqa: S104 - a container listens on every interface
         port=settings.ingest_port,
         access_log=None,

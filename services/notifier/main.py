@@ -19,6 +19,7 @@ from services.notifier import status_api as status
 from services.notifier.engine import Engine, build_engine, engine_pool
 from services.notifier.jobs import build_worker, close_worker
 from services.notifier.metrics import NotifierMetrics
+from shared import runtime
 from shared.auth import state as auth_state
 from shared.auth.caller import KEY_PATH, rate_limited
 from shared.auth.state import AuthConfig
@@ -72,6 +73,7 @@ async def _refresh_gauges(request: web.Request, handler: Handler) -> web.StreamR
 
 def run(settings: Settings) -> None:
     app = create_app(settings, delivery=True)
+    app.on_startup.append(runtime.freeze_heap)
     web.run_app(
         app,
         host="0.0.0.0",  # noqa: S104 - a container listens on every interface

@@ -240,6 +240,8 @@ async def test_fifty_entries_a_page(pg, client, school):
     second = await page(teacher, f"/pupils/P0003?category={BEHAVIOUR}&page=2")
     assert len(rows(second)) == 5 and "entry-50." in second and "entry-49." not in second
     assert "Page 2 of 2" in second
+    past = await page(teacher, f"/pupils/P0003?category={BEHAVIOUR}&page=9")  # the last page
+    assert len(rows(past)) == 5 and "Page 2 of 2" in past and "Showing 51 to 55 of 55" in past
 
 
 async def test_each_view_is_audited_with_what_it_showed(pg, client, school):

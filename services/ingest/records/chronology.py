@@ -69,12 +69,13 @@ WITH shown AS (
   SELECT 'action', x.id, x.incident_id, x.recorded_at
   FROM actions x JOIN shown s ON s.id = x.incident_id
 ), page AS (
-  SELECT * FROM entries
+  -- total: every entry the filters match (the window is counted before the LIMIT)
+  SELECT *, count(*) OVER () AS total FROM entries
   WHERE ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4)
   ORDER BY at, kind = 'action', id
   LIMIT $5 OFFSET $6
 )
-SELECT e.kind, e.id, e.incident_id, e.at, i.reference, i.restricted, i.pupil_id,
+SELECT e.kind, e.id, e.total, e.incident_id, e.at, i.reference, i.restricted, i.pupil_id,
        coalesce(x.recorded_at, i.recorded_at) AS recorded_at,
        coalesce(x.description, i.description) AS description,
        p.external_id AS pupil, p.first_name || ' ' || p.last_name AS pupil_name,
@@ -140,10 +141,15 @@ async def view_chronology(
         entries = await _entries(conn, visible, filters, None, 0)
         total, pages = len(entries), 1
     else:
-        total = await _count(conn, visible, filters)
-        pages = max(1, -(-total // size))
-        page = min(max(page, 1), pages)
+        page = max(page, 1)
         entries = await _entries(conn, visible, filters, size, (page - 1) * size)
+        # Each row carries the total; a page past the end has no rows, so count, and show
+        # the last page instead.
+        total = entries[0]["total"] if entries else await _count(conn, visible, filters)
+        pages = max(1, -(-total // size))
+        if page > pages:
+            page = pages
+            entries = await _entries(conn, visible, filters, size, (page - 1) * size)
     seen = list(dict.fromkeys(e["incident_id"] for e in entries))
     await _audit(conn, viewer, pupil, seen, filters, page, ip)
     return Chronology(pupil, entries, total, page or 1, pages, seen)

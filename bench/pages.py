@@ -318,6 +318,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             BEACON_SECRET_KEY=SECRET_KEY,
             API_KEY_RATE="0",
             BEACON_SESSION_IDLE_SECONDS="3600",
+            **dict(kv.split("=", 1) for kv in args.env),
         )
         ingest = beacon_service(stack, "ingest", env)
         url = f"http://127.0.0.1:{env['INGEST_PORT']}"
@@ -431,6 +432,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--incidents", type=int, default=100_000)
     p.add_argument("--alerts", type=int, default=20_000)
     p.add_argument("--chronology", type=int, default=500)
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for ingest (e.g. INGEST_STAFF_DB_POOL_SIZE=6); repeatable",
+    )
     p.add_argument("--keep", metavar="FILE", help="keep the seeded database, described in FILE")
     p.add_argument("--reuse", metavar="FILE", help="measure the database a --keep run left")
     p.add_argument("--profile", metavar="FILE", help="py-spy's collapsed stacks of ingest")

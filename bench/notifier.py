@@ -33,6 +33,7 @@ from bench.report import git_commit, print_table, write_json  # noqa: E402
 from bench.stack import beacon_database, beacon_env, script  # noqa: E402
 from services.notifier.engine import build_engine, engine_pool  # noqa: E402
 from services.notifier.message import AlertMail, Composer  # noqa: E402
+from shared import runtime  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.world import pile_of_queued_alerts, seed_school  # noqa: E402
@@ -154,4 +155,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
+    runtime.use_uvloop()  # both sides on the loop `beacon notifier` runs on
     write_json(args.out, "notifier", asyncio.run(main(args.alerts, args.rounds)))

@@ -145,11 +145,14 @@ class SessionStore:
         """The live session for a cookie value, its idle timer restarted; None if ended."""
         if not session_id or len(session_id) > 128:
             return None
-        raw = await self.redis.get(_key(session_id))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(_key(session_id))
+            pipe.time()  # Redis's clock, as _now reads it, in the same round trip
+            raw, (seconds, micros) = await pipe.execute()
         if raw is None:
             return None
         session = _load(session_id, raw)
-        now = await self._now()
+        now = float(seconds + micros / 1_000_000)
         ttl = self._ttl_ms(session, now)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(_EPOCH + str(session.staff_id))

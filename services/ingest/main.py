@@ -162,11 +162,13 @@ def run(settings: Settings) -> None:
     app = create_app(settings)
     app.on_startup.append(runtime.freeze_heap)
     # Access logs off: per-request lines cost throughput; metrics carry the request counts.
+    # The server's options go to the request handler as keywords (a `handler_args=` here was
+    # not one: aiohttp warned, dropped them all, access_log=None with them, and logged on).
     web.run_app(
         app,
         host="0.0.0.0",  # noqa: S104 - a container listens on every interface
         port=settings.ingest_port,
         access_log=None,
         print=None,
-        handler_args=server_options(settings),
+        **server_options(settings),
     )

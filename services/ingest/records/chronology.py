@@ -52,19 +52,19 @@ class Chronology:
     incident_ids: list[uuid.UUID] = field(default_factory=list)  # those seen on this page
 
 
-# The entries, filtered, in order, one page of them, with what a page or the API shows.
+# The entries, filtered, in order, one page of them, with what a page or the API shows. Each
+# incident is read once (`shown` carries its time): joining incidents again cost half the query.
 # $1 visible incident ids, $2 category slug, $3 since, $4 before, $5 limit (NULL: all), $6 offset
 _ENTRIES = """
 WITH shown AS (
-  SELECT i.id FROM incidents i
+  SELECT i.id, i.occurred_at FROM incidents i
   WHERE i.id = ANY($1::uuid[])
     AND ($2::text IS NULL OR EXISTS (
           SELECT 1 FROM incident_categories c
           WHERE c.incident_id = i.id
             AND (c.category_slug = $2 OR starts_with(c.category_slug, $2 || '/'))))
 ), entries AS (
-  SELECT 'incident' AS kind, i.id, i.id AS incident_id, i.occurred_at AS at
-  FROM incidents i JOIN shown s ON s.id = i.id
+  SELECT 'incident' AS kind, s.id, s.id AS incident_id, s.occurred_at AS at FROM shown s
   UNION ALL
   SELECT 'action', x.id, x.incident_id, x.recorded_at
   FROM actions x JOIN shown s ON s.id = x.incident_id
@@ -97,14 +97,14 @@ ORDER BY e.at, e.kind = 'action', e.id
 
 _COUNT = """
 WITH shown AS (
-  SELECT i.id FROM incidents i
+  SELECT i.id, i.occurred_at FROM incidents i
   WHERE i.id = ANY($1::uuid[])
     AND ($2::text IS NULL OR EXISTS (
           SELECT 1 FROM incident_categories c
           WHERE c.incident_id = i.id
             AND (c.category_slug = $2 OR starts_with(c.category_slug, $2 || '/'))))
 ), entries AS (
-  SELECT i.occurred_at AS at FROM incidents i JOIN shown s ON s.id = i.id
+  SELECT s.occurred_at AS at FROM shown s
   UNION ALL
   SELECT x.recorded_at FROM actions x JOIN shown s ON s.id = x.incident_id
 )

@@ -148,7 +148,14 @@ FROM alerts WHERE recipient_id = $1"""
 
 
 async def inbox(conn: Connection, staff_id: uuid.UUID, page: int) -> list[asyncpg.Record]:
-    """Page `page` (from 1) of a person's alerts with what the list shows of each incident."""
+    """Page `page` (from 1) of a person's alerts with what the list shows of each incident.
+
+    In the caller's transaction, which plans generically from here on: PostgreSQL otherwise
+    re-planned this statement on every call (2.9 ms of planning for 1.5 ms of running, with a
+    head's 20,000 alerts), and the index serves every recipient with the same plan."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("alerts.inbox runs in the caller's transaction")
+    await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
     offset = (max(page, 1) - 1) * INBOX_PAGE_SIZE
     return await conn.fetch(_INBOX, staff_id, INBOX_PAGE_SIZE, offset)
 

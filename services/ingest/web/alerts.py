@@ -54,7 +54,7 @@ async def open_alert(request: web.Request) -> web.StreamResponse:
 async def my_alerts(request: web.Request) -> web.Response:
     s = await guard.staff_session(request)
     page = _page_number(request.query.get("page"))
-    async with request_pool(request).acquire() as conn:
+    async with request_pool(request).acquire() as conn, conn.transaction():
         viewer = guard.viewer(request)
         rows = await alerts.inbox(conn, s.staff_id, page)
         viewer = await access.with_incident_grants(conn, viewer, (r["incident_id"] for r in rows))

@@ -34,6 +34,7 @@ from tests.support.until import until  # noqa: E402
 from tests.web import (  # noqa: E402
     School,
     Stack,
+    add_api_key,
     api,
     elevate,
     launch,
@@ -166,6 +167,9 @@ ACTIONS = [
 
 async def seed(stack: Stack) -> tuple[School, list[str]]:
     school = await seed_school(stack, "Oakfield Primary School", ROSTER)
+    # The MIS posts safeguarding concerns too: its key holds the restricted scope.
+    scopes = ("incidents:write", "incidents:read", "alerts:read", "restricted")
+    school.key = await add_api_key(stack, school.id, "MIS (safeguarding)", scopes)
     now = dt.datetime.now(dt.UTC)
     ids = []
     for author, pupil, hours, categories, text, extra in INCIDENTS:

@@ -148,11 +148,11 @@ class SessionStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(_key(session_id))
             pipe.time()  # Redis's clock, as _now reads it, in the same round trip
-            raw, (seconds, micros) = await pipe.execute()
+            raw, clock = await pipe.execute()
         if raw is None:
             return None
         session = _load(session_id, raw)
-        now = float(seconds + micros / 1_000_000)
+        now = _seconds(clock)
         ttl = self._ttl_ms(session, now)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(_EPOCH + str(session.staff_id))
@@ -195,8 +195,13 @@ class SessionStore:
 
     async def _now(self) -> float:
         """Redis's clock: one clock for sign-in times and epochs, whichever host wrote them."""
-        seconds, micros = await self.redis.time()
-        return float(seconds + micros / 1_000_000)
+        return _seconds(await self.redis.time())
+
+
+def _seconds(clock: tuple[int, int]) -> float:
+    """Redis TIME's (seconds, microseconds) as seconds."""
+    seconds, micros = clock
+    return float(seconds + micros / 1_000_000)
 
 
 def set_cookie(response: web.StreamResponse, session: Session) -> None:

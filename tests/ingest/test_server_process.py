@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,7 +21,7 @@ def _raw_request(port: int, headers: int = 1, header_bytes: int = 10) -> bytes:
 
 
 @pytest.fixture
-def ingest(env: dict[str, str]) -> Service:
+def ingest(env: dict[str, str]) -> Iterator[Service]:
     service = Service("ingest", env, health_port=int(env["INGEST_PORT"]))
     service.start(wait=30)
     yield service

@@ -39,7 +39,12 @@ _MARK = re.compile(r"^body_map\[(\d+)\](?:\.(view|region|note))?")
 @dataclass(frozen=True, slots=True)
 class Me:
     viewer: Viewer
-    ref: str  # the staff id as the school's MIS names it
+
+    @property
+    def ref(self) -> str:
+        """The staff id as the school's MIS names it."""
+        assert self.viewer.ref is not None  # a member of staff's viewer always has one
+        return self.viewer.ref
 
     @property
     def privileged(self) -> bool:
@@ -47,9 +52,7 @@ class Me:
 
 
 def me_of(request: web.Request) -> Me:
-    viewer = guard.viewer(request)
-    assert viewer.ref is not None  # a member of staff's viewer always has one
-    return Me(viewer, viewer.ref)
+    return Me(guard.viewer(request))
 
 
 def recorder(request: web.Request) -> Me:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -62,8 +63,25 @@ def sample_message(settings: Settings) -> tuple[str, bytes]:
     return composer.envelope_from, composer.compose(mail)
 
 
-async def bare_round(port: int, sender: str, data: bytes, count: int) -> float:
-    """emails/s: `count` sends over CONNECTIONS reused connections, nothing else."""
+def cpu_now() -> tuple[float, float]:
+    """CPU seconds so far: this process's, and the whole box's (every core, every process:
+    PostgreSQL and the sink too), from /proc/stat."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return time.process_time(), busy / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_since(start: tuple[float, float], count: int) -> tuple[float, float]:
+    """µs of CPU per email since `start`: this process's, the box's."""
+    now = cpu_now()
+    return (now[0] - start[0]) / count * 1e6, (now[1] - start[1]) / count * 1e6
+
+
+async def bare_round(
+    port: int, sender: str, data: bytes, count: int
+) -> tuple[float, tuple[float, float]]:
+    """emails/s and CPU per email (`cpu_since`): `count` sends over CONNECTIONS reused
+    connections, nothing else."""
     clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=port) for _ in range(CONNECTIONS)]
     await asyncio.gather(*(c.connect() for c in clients))
     per_client = count // CONNECTIONS
@@ -72,29 +90,32 @@ async def bare_round(port: int, sender: str, data: bytes, count: int) -> float:
         for _ in range(per_client):
             await client.sendmail(sender, ["ada.head@school.example"], data)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_now()
     await asyncio.gather(*(run(c) for c in clients))
-    elapsed = time.perf_counter() - started
+    elapsed, used = time.perf_counter() - started, cpu_since(cpu, per_client * CONNECTIONS)
     await asyncio.gather(*(c.quit() for c in clients))
-    return per_client * CONNECTIONS / elapsed
+    return per_client * CONNECTIONS / elapsed, used
 
 
-async def engine_round(settings: Settings, pool: asyncpg.Pool, count: int) -> float:
-    """emails/s: the engine drains `count` queued alerts (claim, compose, send, commit)."""
+async def engine_round(
+    settings: Settings, pool: asyncpg.Pool, count: int
+) -> tuple[float, tuple[float, float]]:
+    """emails/s and CPU per email (`cpu_since`) while the engine drains `count` queued alerts
+    (claim, compose, send, commit); the seeding before it is neither timed nor counted."""
     async with pool.acquire() as conn:
         school = await seed_school(conn, f"Bench {uuid.uuid4().hex[:6]}")
         await pile_of_queued_alerts(conn, school, count)
         await conn.execute("ANALYZE alerts")
     engine = build_engine(settings, pool)
     async with engine.running():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_now()
         assert await engine.deliver_due(wait=None)
-        elapsed = time.perf_counter() - started
+        elapsed, used = time.perf_counter() - started, cpu_since(cpu, count)
     sent = await pool.fetchval("SELECT count(*) FROM alerts WHERE state = 'sent'")
     await pool.execute("DELETE FROM alerts")  # the next round starts from an empty queue
     if sent != count:
         raise RuntimeError(f"engine sent {sent} of {count}")
-    return count / elapsed
+    return count / elapsed, used
 
 
 async def main(alerts: int, rounds: int) -> dict[str, Any]:
@@ -111,14 +132,12 @@ async def main(alerts: int, rounds: int) -> dict[str, Any]:
         sender, data = sample_message(settings)
         bare, engine, rows = [], [], []
         for n in range(rounds):
-            # CPU per email of this process (PostgreSQL and the sink are other processes):
-            # a figure that the noise of a shared machine moves much less than emails/s.
-            cpu = time.process_time()
-            bare.append(await bare_round(port, sender, data, alerts))
-            bare_cpu = (time.process_time() - cpu) / alerts * 1e6
-            cpu = time.process_time()
-            engine.append(await engine_round(settings, pool, alerts))
-            engine_cpu = (time.process_time() - cpu) / alerts * 1e6
+            # CPU per email: this process's, which the noise of a shared machine moves much
+            # less than emails/s, and the box's, which adds what PostgreSQL and the sink did.
+            rate, (bare_cpu, bare_box) = await bare_round(port, sender, data, alerts)
+            bare.append(rate)
+            rate, (engine_cpu, engine_box) = await engine_round(settings, pool, alerts)
+            engine.append(rate)
             rows.append(
                 {
                     "round": n + 1,
@@ -127,6 +146,8 @@ async def main(alerts: int, rounds: int) -> dict[str, Any]:
                     "ratio": engine[-1] / bare[-1],
                     "bare_cpu_us": bare_cpu,
                     "engine_cpu_us": engine_cpu,
+                    "bare_box_us": bare_box,
+                    "engine_box_us": engine_box,
                 }
             )
             print_table(rows[-1:], list(rows[-1]), header=n == 0)

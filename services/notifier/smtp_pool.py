@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import lru_cache
 
 import aiosmtplib
+from aiosmtplib.email import quote_address
+from aiosmtplib.typing import SMTPStatus
 
 
 class SendFailure(Exception):
@@ -46,7 +49,7 @@ class SmtpPool:
             reused = bool(self._idle)
             client = self._idle.pop() if reused else await self._open()
             try:
-                await client.sendmail(sender, [recipient], data)
+                await _transaction(client, sender, recipient, data)
             except aiosmtplib.SMTPServerDisconnected:
                 # An idle connection the mail server closed: no reply was given, so nothing was
                 # accepted. Try once on a fresh connection before calling it a failure.
@@ -66,7 +69,7 @@ class SmtpPool:
         self, client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes
     ) -> None:
         try:
-            await client.sendmail(sender, [recipient], data)
+            await _transaction(client, sender, recipient, data)
         except BaseException as e:
             await self._release_after_error(client, e)
             raise _sorted(e) from e
@@ -102,6 +105,44 @@ class SmtpPool:
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         await asyncio.gather(*(_close(c) for c in idle))
+
+
+async def _transaction(client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
+    """What `sendmail` does for one recipient (MAIL with SIZE, RCPT, DATA; RSET after a refusal),
+    minus its per-message work that is the same every time: it parses both addresses twice and
+    scans the message once more for its size, a fifth of a send's CPU at 1,000 emails/s. Each
+    address is checked once, by aiosmtplib's own rules. `sendmail` still takes a session that
+    has not said EHLO yet and any address that needs SMTPUTF8."""
+    mail_from, rcpt_to = _quoted(sender), _quoted(recipient)
+    if mail_from is None or rcpt_to is None or client.is_ehlo_or_helo_needed:
+        await client.sendmail(sender, [recipient], data)
+        return
+    # Composed messages are CRLF throughout (shared/mail.py): their length is what DATA sends.
+    size = (b"SIZE=%d" % len(data),) if client.supports_extension("size") else ()
+    try:
+        r = await client.execute_command(b"MAIL", b"FROM:" + mail_from, *size)
+        if r.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPSenderRefused(r.code, r.message, sender)
+        r = await client.execute_command(b"RCPT", b"TO:" + rcpt_to)
+        if r.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+            refused = aiosmtplib.SMTPRecipientRefused(r.code, r.message, recipient)
+            raise aiosmtplib.SMTPRecipientsRefused([refused])
+        await client.data(data)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        if client.is_connected:  # leave the session clean for the next message, as sendmail does
+            try:
+                await client.rset()
+            except (ConnectionError, aiosmtplib.SMTPResponseException):
+                pass
+        raise
+
+
+@lru_cache(maxsize=4096)
+def _quoted(address: str) -> bytes | None:
+    """`<address>` as MAIL and RCPT carry it, or None when it is not ASCII (SMTPUTF8).
+    Raises ValueError for an address that cannot be sent, as `sendmail` would."""
+    quoted = quote_address(address)
+    return quoted.encode("ascii") if quoted.isascii() else None
 
 
 async def _close(client: aiosmtplib.SMTP) -> None:

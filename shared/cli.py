@@ -320,9 +320,8 @@ def _import_roster(args: argparse.Namespace) -> int:
 
 
 async def _sign_out(leavers: list[uuid.UUID]) -> int:
-    from redis.asyncio import Redis
-
     from services.ingest.records.roster import sign_out
+    from shared import queue
     from shared.auth.sessions import SessionStore
 
     url = os.environ.get("REDIS_URL", "").strip()
@@ -333,7 +332,7 @@ async def _sign_out(leavers: list[uuid.UUID]) -> int:
             file=sys.stderr,
         )
         return 1
-    redis = Redis.from_url(url)
+    redis = await queue.connect(url)  # as the services connect: plain, TLS or Sentinel
     try:
         await sign_out(SessionStore(redis), leavers)
     finally:

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -27,6 +28,7 @@ from shared.web import REDIS
 from tests.conftest import ADMIN_TOKEN
 from tests.security.conftest import EMAILS, World
 from tests.staff.client import Browser
+from tests.support.redis_sentinel import SentinelSet
 
 BEACON = str(Path(sys.executable).with_name("beacon"))
 NEW_PASSWORD = "Quartz-Harbour-77!"
@@ -188,13 +190,36 @@ async def test_a_leaver_in_the_roster_import_is_signed_out_everywhere(world: Wor
 async def test_beacon_admin_import_signs_leavers_out(
     world: World, security_settings: Settings, tmp_path: Path
 ) -> None:
+    await _import_without_s08(
+        world, security_settings.database_url, security_settings.redis_url, tmp_path
+    )
+
+
+async def test_beacon_admin_import_signs_leavers_out_through_sentinel(
+    world: World, security_settings: Settings, tmp_path: Path
+) -> None:
+    """A deployment whose REDIS_URL names a Sentinel set: the leaver's sessions still end
+    (the command once built a plain client and refused the URL, leaving them signed in)."""
+    redis_url = urlsplit(security_settings.redis_url)
+    assert redis_url.port is not None
+    sentinels = SentinelSet(redis_url.port).start()
+    try:
+        url = sentinels.url(db=int(redis_url.path.strip("/") or 0))
+        await _import_without_s08(world, security_settings.database_url, url, tmp_path)
+    finally:
+        sentinels.cleanup()
+
+
+async def _import_without_s08(
+    world: World, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
     assistant = await world.browser("S08")
     file = tmp_path / "roster.json"
     file.write_text(json.dumps(_roster_without(world, "S08")))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "DATABASE_URL": security_settings.database_url,
-        "REDIS_URL": security_settings.redis_url,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
     }
     done = await asyncio.to_thread(
         subprocess.run,

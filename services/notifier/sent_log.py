@@ -4,8 +4,10 @@ After the mail server's 250 a lane hands the alert id here and takes its next al
 for the commit kept a lane (and, with fewer lanes, a connection) idle for the linger plus a
 round trip per email. A commit waits up to `linger` seconds for more 250s to share it (one
 commit per email would cost PostgreSQL a WAL flush each) and starts at once when `group` are
-waiting, so each alert is committed a few milliseconds after its 250 at most: the crash window
-in which an email can repeat stays that small.
+waiting, so each alert is committed within about 20 ms of its 250: the crash window in which
+an email can repeat (with the same Message-ID) stays that small, about 40 emails at 2,000/s.
+A 20 ms linger rather than 5 ms shares each commit among more 250s: bench/notifier.py
+measured the engine at a median 0.73-0.77 of bare aiosmtplib against 0.56-0.70 with 5 ms.
 
 Uncommitted ids are bounded: past `max_pending` a lane waits for the commit in progress, so a
 slow PostgreSQL slows sending instead of piling up 250s it has not recorded.
@@ -35,7 +37,7 @@ class SentLog:
         self,
         pg: asyncpg.Pool,
         settle: Settle,
-        linger: float = 0.005,
+        linger: float = 0.02,
         group: int = 50,
         max_pending: int = 500,
     ) -> None:

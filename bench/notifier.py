@@ -90,11 +90,12 @@ async def bare_round(
         for _ in range(per_client):
             await client.sendmail(sender, ["ada.head@school.example"], data)
 
+    sent = per_client * CONNECTIONS
     started, cpu = time.perf_counter(), cpu_now()
     await asyncio.gather(*(run(c) for c in clients))
-    elapsed, used = time.perf_counter() - started, cpu_since(cpu, per_client * CONNECTIONS)
+    elapsed, used = time.perf_counter() - started, cpu_since(cpu, sent)
     await asyncio.gather(*(c.quit() for c in clients))
-    return per_client * CONNECTIONS / elapsed, used
+    return sent / elapsed, used
 
 
 async def engine_round(

@@ -32,14 +32,18 @@ def ingest(env: dict[str, str]) -> Iterator[Service]:
     ("headers", "header_bytes"),
     [(1, 9 * 1024), (101, 10)],  # a field over 8 KiB; more than 100 (aiohttp's own limit: 128)
 )
-async def test_the_servers_limits_hold_in_the_running_service(ingest, env, headers, header_bytes):
+async def test_the_servers_limits_hold_in_the_running_service(
+    ingest: Service, env: dict[str, str], headers: int, header_bytes: int
+) -> None:
     port = int(env["INGEST_PORT"])
     assert await asyncio.to_thread(_raw_request, port, 90, 10) == b"HTTP/1.1 200 OK"
     refused = await asyncio.to_thread(_raw_request, port, headers, header_bytes)
     assert refused.split(b" ")[1] in (b"400", b"431"), refused
 
 
-async def test_requests_are_not_access_logged_and_the_options_are_taken(ingest, env):
+async def test_requests_are_not_access_logged_and_the_options_are_taken(
+    ingest: Service, env: dict[str, str]
+) -> None:
     port = int(env["INGEST_PORT"])
     for _ in range(5):
         assert await asyncio.to_thread(_raw_request, port) == b"HTTP/1.1 200 OK"

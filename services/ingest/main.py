@@ -32,6 +32,7 @@ from services.ingest.door import (
     measure,
 )
 from services.ingest.metrics import IngestMetrics, refresh_on_scrape
+from services.ingest.recording import Recorder
 from services.ingest.records.incidents import STATEMENT_TIMEOUT
 from services.ingest.web import routes as pages
 from services.ingest.web import uploads as web_uploads
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
         settings=settings,
         metrics=metrics,
         limiter=RateLimiter(settings.api_key_rate, metrics),
+        recorder=Recorder(settings.db_acquire_timeout, metrics),
     )
     # The door stands outside the problem middleware: a refusal is pre-rendered bytes, and
     # nothing past measuring it runs for a request that will not be served. The body deadline

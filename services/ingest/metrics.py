@@ -30,6 +30,7 @@ class IngestMetrics:
     requests: Counter
     shed: Counter
     seconds: Histogram
+    recording_batch: Histogram
     queue_depth: Gauge
     outbox_pending: Gauge
 
@@ -60,6 +61,12 @@ class IngestMetrics:
                 "beacon_ingest_request_seconds",
                 "API request latency",
                 buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+                registry=registry,
+            ),
+            recording_batch=Histogram(
+                "beacon_ingest_recording_batch_size",
+                "Incidents written by one round trip and commit (group commit per school)",
+                buckets=(1, 2, 4, 8, 16, 32, 64),
                 registry=registry,
             ),
             queue_depth=Gauge(

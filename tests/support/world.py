@@ -144,9 +144,8 @@ async def record_incident(
         "agencies": list(agencies),
         "body_map": list(body_map),
     }
-    row = await incidents.record_incident(
-        conn, school.id, school.key_id, parse_incident(body, now), None, None
-    )
+    arguments = incidents.recording(school.id, school.key_id, parse_incident(body, now), None, None)
+    row = await incidents.record_incident(conn, arguments)
     assert row["incident_id"] is not None, f"ingest refused the incident: {dict(row)}"
     return Recorded(row["incident_id"], row["event_id"], row["reference"])
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from services.ingest import door as backpressure
 from services.ingest.door import LANE, RateLimiter
 from services.ingest.metrics import IngestMetrics
+from services.ingest.recording import Recorder, Target
 from services.ingest.worker_bell import WorkerBell
 from shared import access
 from shared.auth import caller as auth
@@ -34,6 +35,7 @@ class Ingest:
     settings: Settings
     metrics: IngestMetrics
     limiter: RateLimiter
+    recorder: Recorder
     api_keys: ApiKeyCache = field(default_factory=ApiKeyCache)
     worker_bell: WorkerBell | None = None  # built at startup, once Redis and PostgreSQL exist
 
@@ -97,6 +99,12 @@ async def database(request: web.Request) -> AsyncIterator[Connection]:
         None if lane is None else lane.delay,
     ) as conn:
         yield conn
+
+
+def recording_target(request: web.Request, school_id: uuid.UUID) -> Target:
+    """Where the request's recordings are written: its lane's pool, one school's batches."""
+    lane = request.get(LANE)
+    return Target(request_pool(request), None if lane is None else lane.delay, school_id)
 
 
 def path_id(request: web.Request, name: str) -> uuid.UUID:

@@ -14,7 +14,14 @@ from aiohttp import web
 
 from services.ingest.api import idempotency
 from services.ingest.api.bodies import read_json
-from services.ingest.api.context import caller, database, path_id, session_author, state
+from services.ingest.api.context import (
+    caller,
+    database,
+    path_id,
+    recording_target,
+    session_author,
+    state,
+)
 from services.ingest.api.representation import incident_path, new_incident, stored_incident
 from services.ingest.records import incidents as queries
 from services.ingest.records.inputs import parse_incident
@@ -36,15 +43,16 @@ async def post_incident(request: web.Request) -> web.Response:
     data = parse_incident(body, now=dt.datetime.now(dt.UTC))
     scopes.require_author(who, data.author)
     digest = None if key is None else idempotency.request_hash("incident", body)
-    async with database(request) as conn:
-        row = await queries.record_incident(
-            conn, who.school_id, who.api_key_id, data, key, digest, scopes.may_restrict(who)
-        )
-        if row["incident_id"] is None:
-            if row["restricted_refused"]:
-                raise scopes.missing(scopes.RESTRICTED, field="categories")
-            refuse(row)
-            # Everything checked out but the insert did nothing: the Idempotency-Key exists.
+    recording = queries.recording(
+        who.school_id, who.api_key_id, data, key, digest, scopes.may_restrict(who)
+    )
+    row = await ingest.recorder.record(recording_target(request, who.school_id), recording)
+    if row["incident_id"] is None:
+        if row["restricted_refused"]:
+            raise scopes.missing(scopes.RESTRICTED, field="categories")
+        refuse(row)
+        # Everything checked out but the insert did nothing: the Idempotency-Key exists.
+        async with database(request) as conn:
             return await replay(conn, request, who, key, digest)
     if ingest.worker_bell is not None:
         ingest.worker_bell.ring(row["event_id"], urgent=row["restricted"])

@@ -10,13 +10,16 @@ school (school_counters), so no school learns how many incidents others record."
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
+from typing import TypeAlias
 
 import asyncpg
 
 from services.ingest.records.inputs import IncidentInput
 from shared.database import Connection
-from shared.domain import PRIVILEGED_ROLES
+from shared.domain import PRIVILEGED_ROLES, Role
 
 STATEMENT_TIMEOUT = 5.0  # seconds; a hung database must not hang a request
 
@@ -104,22 +107,41 @@ FROM judged LEFT JOIN incident ON true
 """
 
 _PRIVILEGED = sorted(PRIVILEGED_ROLES)
+# The recording statement's 17 arguments, $1 to $17 (see `recording`).
+Recording: TypeAlias = tuple[
+    uuid.UUID,  # school
+    str,  # author
+    str,  # pupil
+    list[str],  # linked pupils
+    list[str],  # categories
+    list[str],  # staff to alert
+    dt.datetime,  # occurred
+    str,  # description
+    uuid.UUID | None,  # API key
+    str | None,  # Idempotency-Key
+    bytes | None,  # request hash
+    list[str],  # agencies
+    list[str],  # body map: views
+    list[str],  # regions
+    list[str],  # notes
+    list[Role],  # the roles that are privileged
+    bool,  # may restrict
+]
 
 
-async def record_incident(
-    conn: Connection,
+def recording(
     school_id: uuid.UUID,
     api_key_id: uuid.UUID | None,
     data: IncidentInput,
     idempotency_key: str | None,
     request_hash: bytes | None,
     may_restrict: bool = True,
-) -> asyncpg.Record:
-    """`may_restrict`: False for an API key without the `restricted` scope (then a restricted
-    incident is refused, `restricted_refused`); staff are judged by their roles alone."""
+) -> Recording:
+    """The recording statement's arguments. `may_restrict`: False for an API key without the
+    `restricted` scope (then a restricted incident is refused, `restricted_refused`); staff
+    are judged by their roles alone."""
     marks = data.body_map
-    row = await conn.fetchrow(
-        _RECORD,
+    return (
         school_id,
         data.author,
         data.pupil,
@@ -137,10 +159,23 @@ async def record_incident(
         [m.note for m in marks],
         _PRIVILEGED,
         may_restrict,
-        timeout=STATEMENT_TIMEOUT,
     )
+
+
+async def record_incident(conn: Connection, arguments: Recording) -> asyncpg.Record:
+    """One recording, in the caller's transaction (a page adds the uploads to it)."""
+    row = await conn.fetchrow(_RECORD, *arguments, timeout=STATEMENT_TIMEOUT)
     assert row is not None  # the verdict: always one row
     return row
+
+
+async def record_incidents(conn: Connection, batch: Sequence[Recording]) -> list[asyncpg.Record]:
+    """Several recordings sent at once, committed together (asyncpg pipelines them and ends
+    with one Sync: one implicit transaction, all or none); one verdict row each, in order.
+    One school's recordings queue on its counter row anyway, so together they hold it for
+    one commit instead of one each."""
+    rows = await conn.fetchmany(_RECORD, batch, timeout=STATEMENT_TIMEOUT)
+    return list(rows)
 
 
 _BY_KEY = """SELECT id, request_hash FROM incidents

@@ -27,7 +27,7 @@ from services.ingest.api.incidents import refuse, refuse_author, refuse_naming, 
 from services.ingest.records import incident_views as views
 from services.ingest.records.actions import record_action
 from services.ingest.records.files import Upload, attach_file
-from services.ingest.records.incidents import find_by_key, record_incident
+from services.ingest.records.incidents import find_by_key, record_incident, recording
 from services.ingest.records.inputs import parse_action, parse_incident
 from services.ingest.records.moves import move_into_restricted
 from services.ingest.web import concern_form as concern
@@ -138,7 +138,7 @@ async def _record(
     data = parse_incident(body, now=now)
     digest = request_hash("incident", body)
     async with conn.transaction():
-        row = await record_incident(conn, s.school_id, None, data, key, digest)
+        row = await record_incident(conn, recording(s.school_id, None, data, key, digest))
         if row["incident_id"] is None:
             refuse(row)
             return await _replayed(conn, s.school_id, s.staff_id, key, digest)

@@ -3,8 +3,8 @@ hash, shown once, holding scopes) and the platform admin token.
 
 API keys are high-entropy random strings, so a fast hash is enough to store them; lookups are
 cached briefly so the hot path does not pay a query per request. Revoking a key also marks it
-in Redis, which every cache hit asks (one EXISTS): a revoked key is refused at once by every
-process, not when its cache entry expires.
+in Redis, which every cache hit asks (one MGET for the hits that arrive together): a revoked
+key is refused at once by every process, not when its cache entry expires.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from shared.auth import scopes
+from shared.coalesce import Coalescer
 from shared.database import Connection
 from shared.problems import Unauthorized
 from shared.web import REDIS
@@ -116,10 +117,13 @@ def require_admin(request: web.Request, admin_token: str) -> None:
 
 class ApiKeyCache:
     """Maps key hash -> caller for a few seconds. A hit stands only while Redis says the key
-    was not revoked (one GET); with Redis away every request asks PostgreSQL."""
+    was not revoked; with Redis away every request asks PostgreSQL. The hits that arrive
+    while one check is in Redis are checked together in the next (one MGET): each by a
+    check sent after it arrived, so a key revoked before a request came is refused."""
 
     def __init__(self) -> None:
         self._entries: dict[bytes, tuple[float, ApiCaller]] = {}
+        self._revocations: Coalescer[Redis, uuid.UUID, bool | None] = Coalescer(_revoked)
 
     async def authenticate(
         self, request: web.Request, pool: asyncpg.Pool, acquire_timeout: float | None = None
@@ -130,8 +134,9 @@ class ApiKeyCache:
         redis = request.app.get(REDIS)
         hit = self._entries.get(digest)
         now = time.monotonic()
-        if hit and hit[0] > now and await _revoked(redis, hit[1].api_key_id) is False:
-            return hit[1]
+        if hit and hit[0] > now and redis is not None:
+            if await self._revocations.submit(redis, hit[1].api_key_id) is False:
+                return hit[1]
         async with pool.acquire(timeout=acquire_timeout) as conn:
             row = await conn.fetchrow(
                 """SELECT id, school_id, scopes, authors FROM api_keys
@@ -158,11 +163,13 @@ def _caller(row: asyncpg.Record) -> ApiCaller:
     )
 
 
-async def _revoked(redis: Redis | None, api_key_id: uuid.UUID) -> bool | None:
-    """None when Redis cannot say: then the cache is not trusted and PostgreSQL decides."""
-    if redis is None:
-        return None
+async def _revoked(redis: Redis, api_key_ids: Sequence[uuid.UUID]) -> list[bool | None]:
+    """Per key whether it is marked revoked; None when Redis cannot say: then the cache is not
+    trusted and PostgreSQL decides."""
+    distinct = list(dict.fromkeys(api_key_ids))  # one key's requests mostly come together
     try:
-        return bool(await redis.exists(revoked_key(api_key_id)))
+        marks = await redis.mget([revoked_key(k) for k in distinct])
     except _REDIS_ERRORS:
-        return None
+        return [None] * len(api_key_ids)
+    revoked = {k: mark is not None for k, mark in zip(distinct, marks, strict=True)}
+    return [revoked[k] for k in api_key_ids]

@@ -49,7 +49,7 @@ class Recorder:
         )
 
     async def record(self, target: Target, arguments: queries.Recording) -> asyncpg.Record:
-        """The recording's verdict row, once it is committed (see incident_queries)."""
+        """The recording's verdict row, once the commit that stored it (if it did) is done."""
         return await self._batches.submit(target, arguments)
 
     async def _write(

@@ -8,6 +8,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import asyncpg
 
 from bench.load import open_loop
@@ -56,9 +57,10 @@ async def test_ingest_sigkilled_under_load(
 async def test_kill_while_the_insert_waits(
     fault_env: dict[str, str], mail_server: FaultyMailServer, fault_report: FaultReport
 ) -> None:
-    """Deterministic, before commit: requests are held inside their INSERT (a table lock the
-    test owns), ingest is SIGKILLed, the lock released. Whatever PostgreSQL does with the dead
-    client's statements, each retry with the same key yields exactly one incident."""
+    """Deterministic, before commit: requests are held, the first batch inside its INSERT (a
+    table lock the test owns) and the rest queued behind it for their school's next batch;
+    ingest is SIGKILLed, the lock released. Whatever PostgreSQL does with the dead client's
+    statements, each retry with the same key yields exactly one incident."""
     async with running(fault_env) as pipeline:
         school_id, key = await pipeline.school()
         lock = await asyncpg.connect(pipeline.database_url)
@@ -69,7 +71,8 @@ async def test_kill_while_the_insert_waits(
                 await tx.start()
                 await lock.execute("LOCK TABLE incidents IN SHARE MODE")
                 posts = asyncio.create_task(open_loop(50, HELD / 50, reporter.submit))
-                await until_at_least(lambda: waiting_on_lock(lock), HELD)
+                await until_at_least(lambda: waiting_on_lock(lock), 1)
+                await until_at_least(lambda: in_flight(http, pipeline.ingest_url), HELD)
                 await pipeline.kill("ingest")
                 await tx.commit()
                 await pipeline.start("ingest")
@@ -148,6 +151,14 @@ async def waiting_on_lock(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("""SELECT count(*) FROM pg_stat_activity
                                   WHERE datname = current_database()
                                     AND wait_event_type = 'Lock'""")
+
+
+async def in_flight(http: aiohttp.ClientSession, ingest_url: str) -> int:
+    """API requests ingest is serving now, by its own gauge."""
+    async with http.get(f"{ingest_url}/metrics") as r:
+        text = await r.text()
+    gauge = next(line for line in text.splitlines() if line.startswith("beacon_ingest_in_flight "))
+    return int(float(gauge.split()[1]))
 
 
 async def until_at_least(

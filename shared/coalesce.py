@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -21,11 +20,6 @@ R = TypeVar("R")
 
 # A call answers each item with its result, or with the exception that item alone raises.
 Call = Callable[[K, Sequence[T]], Awaitable[Sequence[R | Exception]]]
-
-
-@dataclass(slots=True)
-class _Queue(Generic[T, R]):
-    waiting: list[tuple[T, asyncio.Future[R]]] = field(default_factory=list)
 
 
 class Coalescer(Generic[K, T, R]):
@@ -37,29 +31,29 @@ class Coalescer(Generic[K, T, R]):
     def __init__(self, call: Call[K, T, R], max_batch: int = 100) -> None:
         self._call = call
         self._max_batch = max_batch
-        self._queues: dict[K, _Queue[T, R]] = {}
+        self._waiting: dict[K, list[tuple[T, asyncio.Future[R]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, key: K, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = _Queue()
-            task = asyncio.create_task(self._drain(key, queue))
+        waiting = self._waiting.get(key)
+        if waiting is None:  # no call in flight for this key: start the key's drain
+            waiting = self._waiting[key] = []
+            task = asyncio.create_task(self._drain(key, waiting))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        queue.waiting.append((item, future))
+        waiting.append((item, future))
         return await future
 
-    async def _drain(self, key: K, queue: _Queue[T, R]) -> None:
+    async def _drain(self, key: K, waiting: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
-            while queue.waiting:
-                batch = queue.waiting[: self._max_batch]
-                del queue.waiting[: self._max_batch]
+            while waiting:
+                batch = waiting[: self._max_batch]
+                del waiting[: self._max_batch]
                 await self._answer(key, batch)
         finally:
-            del self._queues[key]
-            for _, future in queue.waiting:  # only if this task itself was cancelled
+            del self._waiting[key]
+            for _, future in waiting:  # only if this task itself was cancelled
                 future.cancel()
 
     async def _answer(self, key: K, batch: list[tuple[T, asyncio.Future[R]]]) -> None:

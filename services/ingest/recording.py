@@ -61,7 +61,7 @@ class Recorder:
             self._metrics.recording_batch.observe(len(batch))
             try:
                 return await queries.record_incidents(conn, batch)
-            except database.UNAVAILABLE:
+            except database.UNAVAILABLE:  # some are PostgresErrors too: the server, not a row
                 raise
             except asyncpg.PostgresError:
                 if len(batch) == 1:

@@ -134,9 +134,13 @@ class ApiKeyCache:
         redis = request.app.get(REDIS)
         hit = self._entries.get(digest)
         now = time.monotonic()
-        if hit and hit[0] > now and redis is not None:
-            if await self._revocations.submit(redis, hit[1].api_key_id) is False:
-                return hit[1]
+        if (
+            hit
+            and hit[0] > now
+            and redis is not None
+            and await self._revocations.submit(redis, hit[1].api_key_id) is False
+        ):
+            return hit[1]
         async with pool.acquire(timeout=acquire_timeout) as conn:
             row = await conn.fetchrow(
                 """SELECT id, school_id, scopes, authors FROM api_keys

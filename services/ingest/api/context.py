@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ingest import door as backpressure
-from services.ingest.door import LANE, RateLimiter
+from services.ingest.door import LANE, QueueDelay, RateLimiter
 from services.ingest.metrics import IngestMetrics
 from services.ingest.recording import Recorder, Target
 from services.ingest.worker_bell import WorkerBell
@@ -91,20 +91,21 @@ async def session_author(
 async def database(request: web.Request) -> AsyncIterator[Connection]:
     """A connection from the request's lane, shed with 503 past db_acquire_timeout."""
     ingest = request.app[INGEST]
-    lane = request.get(LANE)
     async with backpressure.connection(
-        request_pool(request),
-        ingest.settings.db_acquire_timeout,
-        ingest.metrics,
-        None if lane is None else lane.delay,
+        request_pool(request), ingest.settings.db_acquire_timeout, ingest.metrics, _delay(request)
     ) as conn:
         yield conn
 
 
 def recording_target(request: web.Request, school_id: uuid.UUID) -> Target:
     """Where the request's recordings are written: its lane's pool, one school's batches."""
+    return Target(request_pool(request), _delay(request), school_id)
+
+
+def _delay(request: web.Request) -> QueueDelay | None:
+    """The request's lane's standing-queue test (None outside a lane)."""
     lane = request.get(LANE)
-    return Target(request_pool(request), None if lane is None else lane.delay, school_id)
+    return None if lane is None else lane.delay
 
 
 def path_id(request: web.Request, name: str) -> uuid.UUID:

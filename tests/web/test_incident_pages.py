@@ -350,3 +350,25 @@ async def test_forms_need_the_csrf_token(client, school, pg):
     r = await post(teacher, "/incidents/new", concern())
     assert r.status == 403
     assert await pg.fetchval("SELECT count(*) FROM incidents") == 0
+
+
+async def test_a_concern_about_a_pupil_the_author_does_not_teach_is_confirmed_not_shown(
+    client, school, pg
+):
+    """Anyone may record about any pupil, but need-to-know still decides who reads it: the
+    author is told it was recorded and its reference, never shown a 404 (and records it
+    twice) nor the incident. The confirmation is theirs alone."""
+    teacher = await signed_in(client, school, "S06")  # teaches Year 3; P0002 is in Year 4
+    location = await record(teacher, concern(pupil="P0002"))
+    incident = await pg.fetchrow("SELECT id, reference FROM incidents")
+    assert location == f"/incidents/new?recorded={incident['id']}"
+    r = await get(teacher, location)
+    assert r.status == 200
+    no_store(r)
+    html = unescape(await r.text())
+    assert f"Concern recorded. Its reference is #{incident['reference']}" in html
+    assert "Yannick" not in html.split("Record a concern</h1>")[0]  # nothing of the record
+    assert (await get(teacher, f"/incidents/{incident['id']}")).status == 404
+    other = await signed_in(client, school, "S07")
+    html = await (await get(other, location)).text()
+    assert "Concern recorded" not in html

@@ -178,6 +178,20 @@ async def record_incidents(conn: Connection, batch: Sequence[Recording]) -> list
     return list(rows)
 
 
+async def authored_reference(
+    conn: Connection, school_id: uuid.UUID, incident_id: uuid.UUID, author_id: uuid.UUID
+) -> int | None:
+    """The incident's reference, for its author only (to confirm what they recorded)."""
+    reference: int | None = await conn.fetchval(
+        "SELECT reference FROM incidents WHERE school_id = $1 AND id = $2 AND author_id = $3",
+        school_id,
+        incident_id,
+        author_id,
+        timeout=STATEMENT_TIMEOUT,
+    )
+    return reference
+
+
 _BY_KEY = """SELECT id, request_hash FROM incidents
 WHERE school_id = $1 AND idempotency_key = $2 AND coalesce(api_key_id, author_id) = $3"""
 

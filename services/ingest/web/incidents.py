@@ -27,7 +27,12 @@ from services.ingest.api.incidents import refuse, refuse_author, refuse_naming, 
 from services.ingest.records import incident_views as views
 from services.ingest.records.actions import record_action
 from services.ingest.records.files import Upload, attach_file
-from services.ingest.records.incidents import find_by_key, record_incident, recording
+from services.ingest.records.incidents import (
+    authored_reference,
+    find_by_key,
+    record_incident,
+    recording,
+)
 from services.ingest.records.inputs import parse_action, parse_incident
 from services.ingest.records.moves import move_into_restricted
 from services.ingest.web import concern_form as concern
@@ -89,7 +94,24 @@ async def new_concern(request: web.Request) -> web.Response:
     async with request_pool(request).acquire() as conn:
         me = concern.recorder(request)
         context = await concern.form_context(conn, s, me, values, {})
-    return render(request, "record_concern.html", context, s)
+        banner = await _recorded_unseen(conn, s, request.query.get("recorded", ""))
+    return render(request, "record_concern.html", {**context, "banner": banner}, s)
+
+
+async def _recorded_unseen(conn: Connection, s: Session, incident: str) -> str:
+    """The confirmation for a concern its author may not read (say, about a pupil they do not
+    teach): its reference, shown to its author only."""
+    try:
+        incident_id = uuid.UUID(incident)
+    except ValueError:
+        return ""
+    reference = await authored_reference(conn, s.school_id, incident_id, s.staff_id)
+    if reference is None:
+        return ""
+    return (
+        f"Concern recorded. Its reference is #{reference}. It is not shown to you: only staff "
+        "who need to know can open it, and the school's alert rules decide who is told."
+    )
 
 
 async def record_concern(request: web.Request) -> web.Response:
@@ -112,8 +134,19 @@ async def record_concern(request: web.Request) -> web.Response:
         if errors:
             context = await concern.form_context(conn, s, me, values, errors)
             return render(request, "record_concern.html", context, s, status=400)
+        shown = await _may_read(conn, me, recorded.incident_id)
     _ring(request, recorded.event_id, urgent=recorded.restricted)
+    if not shown:  # told it is recorded, not shown a 404 (and tempted to record it again)
+        raise web.HTTPSeeOther(f"/incidents/new?recorded={recorded.incident_id}")
     raise web.HTTPSeeOther(f"/incidents/{recorded.incident_id}?recorded=1")
+
+
+async def _may_read(conn: Connection, me: concern.Me, incident_id: uuid.UUID) -> bool:
+    try:
+        await access.visible_incident(conn, me.viewer, incident_id)
+    except NotFound:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

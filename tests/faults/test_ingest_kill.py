@@ -20,6 +20,7 @@ from tests.faults.pipeline import Pipeline, http_client, running
 from tests.faults.report import FaultReport
 from tests.faults.scale import Scale
 from tests.faults.sink import FaultyMailServer
+from tests.support.metrics import sample
 from tests.support.until import until
 
 
@@ -156,9 +157,7 @@ async def waiting_on_lock(conn: asyncpg.Connection) -> int:
 async def in_flight(http: aiohttp.ClientSession, ingest_url: str) -> int:
     """API requests ingest is serving now, by its own gauge."""
     async with http.get(f"{ingest_url}/metrics") as r:
-        text = await r.text()
-    gauge = next(line for line in text.splitlines() if line.startswith("beacon_ingest_in_flight "))
-    return int(float(gauge.split()[1]))
+        return int(sample(await r.text(), "beacon_ingest_in_flight"))
 
 
 async def until_at_least(

@@ -12,6 +12,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from tests.ingest.conftest import incident
+from tests.support.metrics import sample
 from tests.support.world import School
 
 BATCH = "beacon_ingest_recording_batch_size"
@@ -20,12 +21,7 @@ BATCH = "beacon_ingest_recording_batch_size"
 async def batches(client: TestClient) -> tuple[float, float]:
     """(batches written, incidents in them) so far, from the ingest's own metrics."""
     text = await (await client.get("/metrics")).text()
-    found = {
-        name: float(value)
-        for name, value in (line.split(" ") for line in text.splitlines() if line.startswith(BATCH))
-        if name in (f"{BATCH}_count", f"{BATCH}_sum")
-    }
-    return found[f"{BATCH}_count"], found[f"{BATCH}_sum"]
+    return sample(text, f"{BATCH}_count"), sample(text, f"{BATCH}_sum")
 
 
 @asynccontextmanager
